@@ -1,0 +1,87 @@
+"""The ASGI application: ``create_app()`` wires settings, middleware, errors and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from fynlo import __version__
+from fynlo.config import Settings, get_settings
+from fynlo.db.migrate import ensure_schema_current
+from fynlo.kit.handlers import install_error_handlers
+from fynlo.kit.logging import configure_logging
+from fynlo.kit.middleware import (
+    BodyLimitMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from fynlo.ops.endpoints import api as ops_api
+from fynlo.ops.endpoints import metrics_router
+from fynlo.ops.metrics import Metrics
+from fynlo.runtime import Runtime
+
+DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
+
+DESCRIPTION = """
+Fynlo is the backend of a hardware-free restaurant point of sale.
+
+Every response is an envelope: `{"success": true, "data": ...}` or
+`{"success": false, "error": {"code", "message", "details", "requestId"}}`.
+JSON is camelCase; money is shown in major units (`54.50`) and stored as integer minor units.
+Write endpoints marked with the `Idempotency-Key` header replay their first response on retry.
+"""
+
+
+def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(json_logs=settings.json_logs, level=settings.log_level)
+    runtime = Runtime.build(settings)
+    metrics = Metrics()
+    metrics.watch_engine(runtime.engine)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if check_schema:
+            await ensure_schema_current(runtime.engine)
+        try:
+            yield
+        finally:
+            await runtime.close()
+
+    app = FastAPI(
+        title="Fynlo API",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url="/redoc",
+    )
+    app.state.runtime = runtime
+    app.state.metrics = metrics
+    install_error_handlers(app)
+
+    app.include_router(ops_api)
+    app.include_router(metrics_router)
+
+    # Added innermost first: the last one added wraps all the others.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_credentials=True,
+        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+        expose_headers=["X-Request-ID", "Retry-After", "Idempotent-Replayed"],
+    )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.environment == "production",
+        html_paths=DOCS_PATHS,
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: password and PIN hashing, tokens, two-factor."""

@@ -1,0 +1,1 @@
+"""Who may do what: roles, the permission matrix, tenant scoping."""

@@ -1,0 +1,119 @@
+"""One settings class for the whole service, read from ``FYNLO_*`` environment variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+Environment = Literal["development", "test", "staging", "production"]
+
+# Development defaults: usable on a laptop, refused anywhere else (see _refuse_default_secrets).
+DEV_JWT_SECRET = "dev-only-jwt-secret-change-me-0123456789abcdef"  # noqa: S105
+DEV_JWT_REFRESH_SECRET = "dev-only-refresh-secret-change-me-0123456789ab"  # noqa: S105
+DEV_DATA_KEY = "dev-only-data-encryption-key-change-me-01234567"
+DEV_QR_SIGNING_KEY = "dev-only-qr-signing-key-change-me-0123456789ab"
+
+_SECRET_DEFAULTS: dict[str, str] = {
+    "jwt_secret": DEV_JWT_SECRET,
+    "jwt_refresh_secret": DEV_JWT_REFRESH_SECRET,
+    "data_encryption_key": DEV_DATA_KEY,
+    "qr_signing_key": DEV_QR_SIGNING_KEY,
+}
+MIN_SECRET_LENGTH = 32
+
+
+def _split_csv(value: Any) -> Any:
+    """Accept ``a,b`` as well as a JSON list, because ops people write env vars by hand."""
+    if isinstance(value, str):
+        stripped = value.strip()
+        if stripped.startswith("["):
+            import json
+
+            return json.loads(stripped)
+        return [item.strip() for item in stripped.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="FYNLO_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    environment: Environment = "development"
+    database_url: str = "sqlite+aiosqlite:///./fynlo.db"
+    redis_url: str | None = None
+
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    jwt_refresh_secret: SecretStr = SecretStr(DEV_JWT_REFRESH_SECRET)
+    data_encryption_key: SecretStr = SecretStr(DEV_DATA_KEY)
+    qr_signing_key: SecretStr = SecretStr(DEV_QR_SIGNING_KEY)
+    jwt_issuer: str = "fynlo"
+    jwt_audience: str = "fynlo-api"
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8081", "capacitor://localhost"]
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["127.0.0.1"])
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    rate_limit_default: str = "600/minute"
+    idempotency_ttl_hours: int = Field(default=24, ge=1)
+    idempotency_lock_seconds: int = Field(default=60, ge=1)
+
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=20, ge=0)
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=30_000, ge=0)
+    db_echo: bool = False
+
+    # argon2id cost; the defaults are OWASP's recommendation (m=19 MiB, t=2, p=1).
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_kib: int = Field(default=19_456, ge=1024)
+
+    log_level: str = "INFO"
+    log_json: bool | None = None
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _csv(cls, value: Any) -> Any:
+        return _split_csv(value)
+
+    @model_validator(mode="after")
+    def _refuse_default_secrets(self) -> Settings:
+        if self.environment == "development":
+            return self
+        for field, default in _SECRET_DEFAULTS.items():
+            value: SecretStr = getattr(self, field)
+            env_name = f"FYNLO_{field.upper()}"
+            if value.get_secret_value() == default:
+                raise ValueError(
+                    f"{env_name} still has its development default, which is refused when "
+                    f"FYNLO_ENVIRONMENT={self.environment}. Set {env_name} to a random value, "
+                    "e.g. the output of: "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
+            if len(value.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ValueError(
+                    f"{env_name} is shorter than {MIN_SECRET_LENGTH} characters; set it to a "
+                    "longer random value."
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def json_logs(self) -> bool:
+        if self.log_json is not None:
+            return self.log_json
+        return self.environment in ("staging", "production")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

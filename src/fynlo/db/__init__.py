@@ -1,0 +1,1 @@
+"""Database layer: one code base on SQLite (embedded default) and PostgreSQL (production)."""

@@ -1,0 +1,1 @@
+"""Demo data for trying Fynlo out: rerunning it never duplicates anything."""

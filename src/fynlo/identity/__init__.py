@@ -1,0 +1,1 @@
+"""Platforms, restaurants, users and their settings."""

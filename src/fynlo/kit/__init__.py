@@ -1,0 +1,1 @@
+"""Shared API conventions: envelope, errors, schemas, pagination, idempotency, rate limits."""

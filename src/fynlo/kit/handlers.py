@@ -1,0 +1,111 @@
+"""The one place that turns errors into the spec's envelope."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from fynlo.kit.errors import FynloError
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    406: "not_acceptable",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    429: "rate_limited",
+    503: "service_unavailable",
+}
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def error_response(
+    request: Request,
+    status_code: int,
+    code: str,
+    message: str,
+    details: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    error: dict[str, Any] = {"code": code, "message": message, "details": details}
+    request_id = request_id_of(request)
+    if request_id:
+        error["requestId"] = request_id
+    return JSONResponse(
+        {"success": False, "error": jsonable_encoder(error)},
+        status_code=status_code,
+        headers=headers,
+    )
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+def validation_details(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    details = []
+    for err in errors:
+        loc = tuple(err.get("loc", ()))
+        field = _field_path(loc)
+        message = str(err.get("msg", "invalid"))
+        if err.get("type") == "extra_forbidden":
+            message = f"Unknown field '{loc[-1] if loc else field}' is not allowed"
+        elif err.get("type") == "missing":
+            message = "Field required"
+        details.append(
+            {
+                "field": field,
+                "location": str(loc[0]) if loc else "body",
+                "message": message,
+                "type": err.get("type"),
+            }
+        )
+    return details
+
+
+async def handle_fynlo_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FynloError)
+    return error_response(
+        request, exc.status_code, exc.code, exc.message, exc.details, exc.headers or None
+    )
+
+
+async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = validation_details(list(exc.errors()))
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return error_response(request, 422, "validation_error", f"Invalid request: {summary}", details)
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").capitalize()
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"No route for {request.method} {request.url.path}"
+    elif exc.status_code == 405:
+        message = f"Method {request.method} is not allowed on {request.url.path}"
+    return error_response(request, exc.status_code, code, message, None, exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(FynloError, handle_fynlo_error)
+    app.add_exception_handler(RequestValidationError, handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, handle_http_exception)

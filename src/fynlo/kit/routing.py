@@ -1,0 +1,77 @@
+"""The route class every Fynlo router uses: transaction, idempotency and the default rate limit.
+
+Doing this around the route handler (rather than in a ``yield`` dependency) guarantees the
+transaction is committed *before* the response is sent: a client never sees success for a
+change that then failed to commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import Response
+
+from fynlo.db.engine import reset_write_intent, set_write_intent
+from fynlo.kit import idempotency
+from fynlo.kit.schemas import ERROR_RESPONSES
+from fynlo.kit.unit_of_work import UnitOfWork
+from fynlo.runtime import Runtime
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+class FynloRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        is_idempotent = bool((self.openapi_extra or {}).get(idempotency.FLAG))
+
+        async def route_handler(request: Request) -> Response:
+            runtime: Runtime = request.app.state.runtime
+            await runtime.rate_limiter.check(
+                runtime.settings.rate_limit_default, "api", client_ip(request)
+            )
+            write_token = set_write_intent(request.method not in SAFE_METHODS)
+            uow = UnitOfWork(runtime.sessionmaker)
+            request.state.uow = uow
+            try:
+                key = request.headers.get(idempotency.HEADER) if is_idempotent else None
+                if key is not None:
+                    store = idempotency.IdempotencyStore(
+                        runtime.sessionmaker,
+                        ttl=timedelta(hours=runtime.settings.idempotency_ttl_hours),
+                        lock_timeout=timedelta(seconds=runtime.settings.idempotency_lock_seconds),
+                    )
+                    caller = await runtime.resolve_caller(request)
+                    return await store.run(request, uow, key, caller, handler)
+                try:
+                    response = await handler(request)
+                except BaseException:
+                    await uow.rollback()
+                    raise
+                await uow.finish(response.status_code)
+                return response
+            finally:
+                await uow.close()
+                reset_write_intent(write_token)
+
+        return route_handler
+
+
+def router(prefix: str = "", tags: list[str] | None = None, **kwargs: Any) -> APIRouter:
+    """An :class:`APIRouter` using :class:`FynloRoute` and documenting the error envelope."""
+    return APIRouter(
+        prefix=prefix,
+        tags=list(tags or []),
+        route_class=FynloRoute,
+        responses=dict(ERROR_RESPONSES),
+        **kwargs,
+    )

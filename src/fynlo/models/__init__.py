@@ -1,0 +1,15 @@
+"""All tables. Import every model module here so Alembic and the tests see the full metadata."""
+
+from fynlo.db.base import Base
+from fynlo.models.idempotency import IdempotencyKey
+from fynlo.models.identity import Platform, Restaurant, RestaurantSettings, User, restaurant_owners
+
+__all__ = [
+    "Base",
+    "IdempotencyKey",
+    "Platform",
+    "Restaurant",
+    "RestaurantSettings",
+    "User",
+    "restaurant_owners",
+]

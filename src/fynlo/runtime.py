@@ -1,0 +1,53 @@
+"""The process-wide objects a running app needs, built once by the app's lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.requests import Request
+
+from fynlo.config import Settings
+from fynlo.db.engine import create_engine, create_sessionmaker
+from fynlo.kit.ratelimit import RateLimiter
+
+CallerResolver = Callable[[Request], Awaitable[str]]
+
+
+async def anonymous_caller(request: Request) -> str:
+    return "anonymous"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    rate_limiter: RateLimiter
+    redis: Redis | None = None
+    # Who is calling, for scoping idempotency keys; the auth package installs its resolver.
+    resolve_caller: CallerResolver = field(default=anonymous_caller)
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = create_engine(settings)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            rate_limiter=RateLimiter(settings.redis_url),
+            redis=redis,
+        )
+
+    async def close(self) -> None:
+        if self.redis is not None:
+            await self.redis.aclose()
+        await self.engine.dispose()
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
