@@ -23,13 +23,16 @@ BACKEND = os.environ.get("FYNLO_TEST_DB", "postgresql")
 if BACKEND not in ("postgresql", "sqlite"):
     raise SystemExit(f"FYNLO_TEST_DB must be 'postgresql' or 'sqlite', not {BACKEND!r}")
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+# Workers inherit the controller's environment, so one run shares one id and two runs
+# side by side (two developers, two helpers) never touch each other's databases.
+RUN_ID = os.environ.setdefault("FYNLO_TEST_RUN_ID", str(os.getpid()))
 PG_ADMIN_URL = os.environ.get("FYNLO_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("FYNLO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 _TMP = Path(tempfile.mkdtemp(prefix=f"fynlo-test-{WORKER}-"))
 
 if BACKEND == "postgresql":
     _pg = urlparse(PG_ADMIN_URL)
-    TEST_DB_NAME = f"fynlo_test_{WORKER}"
+    TEST_DB_NAME = f"fynlo_test_{RUN_ID}_{WORKER}"
     DATABASE_URL = (
         f"postgresql+asyncpg://{_pg.username or 'postgres'}@{_pg.hostname}:{_pg.port or 5432}"
         f"/{TEST_DB_NAME}"
@@ -83,27 +86,44 @@ def _port_open(host: str, port: int) -> Exception | None:
         return exc
 
 
-def _prepare_postgres() -> None:
+def _admin_sql(*statements: str) -> None:
     import asyncio
 
     import asyncpg
 
-    async def recreate() -> None:
+    async def run() -> None:
         conn = await asyncpg.connect(PG_ADMIN_URL)
         try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
-            await conn.execute(f'CREATE DATABASE "{TEST_DB_NAME}"')
+            for statement in statements:
+                await conn.execute(statement)
         finally:
             await conn.close()
 
     try:
-        asyncio.run(recreate())
+        asyncio.run(run())
     except (OSError, asyncpg.PostgresError) as exc:
         _fail_unreachable("PostgreSQL", PG_ADMIN_URL, exc)
 
 
+def _prepare_postgres() -> None:
+    _admin_sql(
+        f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)',
+        f'CREATE DATABASE "{TEST_DB_NAME}"',
+    )
+
+
+def _owns_database(config: pytest.Config) -> bool:
+    """xdist workers (or a run without xdist) own a database; the xdist controller does not."""
+    return hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if BACKEND == "postgresql" and _owns_database(config):
+        _admin_sql(f'DROP DATABASE IF EXISTS "{TEST_DB_NAME}" WITH (FORCE)')
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    if BACKEND == "postgresql":
+    if BACKEND == "postgresql" and _owns_database(config):
         _prepare_postgres()
     redis = urlparse(REDIS_URL)
     error = _port_open(redis.hostname or "127.0.0.1", redis.port or 6379)

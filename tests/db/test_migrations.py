@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import asyncpg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -45,13 +48,12 @@ async def test_out_of_date_schema_is_refused_with_the_command_to_run(
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path}/empty.db"
     else:
-        import asyncpg
-
+        name = f"fynlo_test_empty_{os.environ['FYNLO_TEST_RUN_ID']}"
         admin = await asyncpg.connect("postgresql://postgres@127.0.0.1/postgres")
-        await admin.execute('DROP DATABASE IF EXISTS "fynlo_test_empty" WITH (FORCE)')
-        await admin.execute('CREATE DATABASE "fynlo_test_empty"')
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
         await admin.close()
-        url = "postgresql+asyncpg://postgres@127.0.0.1/fynlo_test_empty"
+        url = f"postgresql+asyncpg://postgres@127.0.0.1/{name}"
     empty = create_engine(settings, database_url=url)
     try:
         with pytest.raises(SchemaOutOfDate, match="Run `fynlo migrate`"):
@@ -62,3 +64,7 @@ async def test_out_of_date_schema_is_refused_with_the_command_to_run(
         assert await current_revisions(empty) == set()
     finally:
         await empty.dispose()
+        if backend == "postgresql":
+            admin = await asyncpg.connect("postgresql://postgres@127.0.0.1/postgres")
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
