@@ -16,7 +16,9 @@ DEFAULT_PASSWORD = "Correct-Horse-42!"
 
 async def create_platform(session: AsyncSession, **values: Any) -> Platform:
     n = next(_seq)
-    platform = Platform(**{"name": f"Platform {n}", "owner_email": f"platform{n}@t.test", **values})
+    platform = Platform(
+        **{"name": f"Platform {n}", "owner_email": f"platform{n}@fynlo-test.com", **values}
+    )
     session.add(platform)
     await session.flush()
     return platform
@@ -56,7 +58,7 @@ async def create_user(
     n = next(_seq)
     user = User(
         **{
-            "email": f"user{n}@t.test",
+            "email": f"user{n}@fynlo-test.com",
             "password_hash": await hash_secret(password),
             "first_name": "Test",
             "last_name": f"User{n}",

@@ -10,6 +10,7 @@ from starlette.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fynlo import __version__
+from fynlo.auth.endpoints import auth_router, devices_router
 from fynlo.config import Settings, get_settings
 from fynlo.db.migrate import ensure_schema_current
 from fynlo.kit.handlers import install_error_handlers
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     install_error_handlers(app)
 
     app.include_router(ops_api)
+    app.include_router(auth_router)
+    app.include_router(devices_router)
     app.include_router(metrics_router)
 
     # Added innermost first: the last one added wraps all the others.

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
+from fynlo.auth.tokens import TokenService
 from fynlo.config import Settings
 from fynlo.db.engine import create_engine, create_sessionmaker
 from fynlo.kit.ratelimit import RateLimiter
@@ -20,12 +21,24 @@ async def anonymous_caller(request: Request) -> str:
     return "anonymous"
 
 
+async def _caller_from_token(request: Request) -> str:
+    """Idempotency keys belong to the signed-in user (stable across token refreshes)."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token:
+        runtime: Runtime = request.app.state.runtime
+        subject = runtime.tokens.peek_subject(token)
+        if subject is not None:
+            return f"user:{subject}"
+    return "anonymous"
+
+
 @dataclass
 class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     rate_limiter: RateLimiter
+    tokens: TokenService
     redis: Redis | None = None
     # Who is calling, for scoping idempotency keys; the auth package installs its resolver.
     resolve_caller: CallerResolver = field(default=anonymous_caller)
@@ -39,7 +52,9 @@ class Runtime:
             engine=engine,
             sessionmaker=create_sessionmaker(engine),
             rate_limiter=RateLimiter(settings.redis_url),
+            tokens=TokenService(settings),
             redis=redis,
+            resolve_caller=_caller_from_token,
         )
 
     async def close(self) -> None:

@@ -14,6 +14,10 @@ class FynloError(Exception):
     status_code: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
     default_message: ClassVar[str] = "Internal server error"
+    # True for refusals whose bookkeeping must persist (failed-login counters, the audit
+    # row of a detected token theft): the request's transaction commits, then the error
+    # is answered.
+    commit_changes: ClassVar[bool] = False
 
     def __init__(
         self,

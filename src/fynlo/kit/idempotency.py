@@ -119,8 +119,8 @@ class IdempotencyStore:
                 await uow.commit()
                 return response
             await uow.finish(response.status_code)
-        except BaseException:
-            await uow.rollback()
+        except BaseException as exc:
+            await uow.fail(exc)
             await self._release(caller, key)
             raise
         await self._release(caller, key)

@@ -54,8 +54,8 @@ class FynloRoute(APIRoute):
                     return await store.run(request, uow, key, caller, handler)
                 try:
                     response = await handler(request)
-                except BaseException:
-                    await uow.rollback()
+                except BaseException as exc:
+                    await uow.fail(exc)
                     raise
                 await uow.finish(response.status_code)
                 return response

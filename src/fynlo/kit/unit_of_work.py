@@ -9,6 +9,8 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fynlo.kit.errors import FynloError
+
 log = structlog.get_logger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None]]
@@ -51,6 +53,13 @@ class UnitOfWork:
         self._after_commit.clear()
         if self._session is not None:
             await self._session.rollback()
+
+    async def fail(self, exc: BaseException) -> None:
+        """Roll back, unless the error is a refusal whose bookkeeping must be kept."""
+        if isinstance(exc, FynloError) and exc.commit_changes:
+            await self.commit()
+        else:
+            await self.rollback()
 
     async def finish(self, status_code: int) -> None:
         if status_code < 400:

@@ -114,6 +114,8 @@ class User(RecordModel):
     two_factor_secret: Mapped[str | None] = mapped_column(Text)  # encrypted, never returned
     two_factor_last_step: Mapped[int | None]
     hourly_rate_minor: Mapped[int | None] = mapped_column(MoneyMinor())
+    # Bumped by "log out everywhere", password reset and deactivation: older tokens die.
+    token_version: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class RestaurantSettings(RecordModel):

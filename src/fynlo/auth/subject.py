@@ -1,0 +1,130 @@
+"""The authenticated caller: who, with which permissions, over which restaurants."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fynlo.audit.service import AuditActor
+from fynlo.auth.tokens import InvalidToken
+from fynlo.authz.permissions import effective_permissions
+from fynlo.authz.roles import Role
+from fynlo.authz.scope import TenantScope
+from fynlo.kit.errors import PermissionDenied, Unauthorized
+from fynlo.kit.routing import client_ip
+from fynlo.kit.unit_of_work import get_session
+from fynlo.models import PosDevice, User, restaurant_owners
+from fynlo.runtime import get_runtime
+
+
+@dataclass(frozen=True)
+class Subject:
+    user: User
+    permissions: frozenset[str]
+    scope: TenantScope
+    actor: AuditActor
+    pin_session: bool = False
+    device_id: uuid.UUID | None = None
+    session_family: uuid.UUID | None = None
+
+    @property
+    def id(self) -> uuid.UUID:
+        return self.user.id
+
+    @property
+    def role(self) -> str:
+        return self.user.role
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    def require(self, permission: str) -> None:
+        if permission not in self.permissions:
+            raise PermissionDenied(permission)
+
+
+def request_actor(request: Request, user_id: uuid.UUID | None = None) -> AuditActor:
+    return AuditActor(
+        user_id=user_id,
+        ip_address=client_ip(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+async def scope_for(
+    session: AsyncSession, user: User, pin_restaurant: uuid.UUID | None
+) -> TenantScope:
+    if pin_restaurant is not None:
+        return TenantScope(restaurant_ids=frozenset({pin_restaurant}))
+    if user.role == Role.PLATFORM_OWNER:
+        return TenantScope(platform_id=user.platform_id)
+    ids = {user.restaurant_id} if user.restaurant_id else set()
+    if user.role == Role.RESTAURANT_OWNER:
+        owned = await session.scalars(
+            select(restaurant_owners.c.restaurant_id).where(restaurant_owners.c.user_id == user.id)
+        )
+        ids.update(owned)
+    return TenantScope(restaurant_ids=frozenset(i for i in ids if i is not None))
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise Unauthorized("Authentication required: send 'Authorization: Bearer <access token>'")
+    return token.strip()
+
+
+async def current_subject(
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+) -> Subject:
+    cached: Subject | None = getattr(request.state, "subject", None)
+    if cached is not None:
+        return cached
+    claims = get_runtime(request).tokens.read_access(_bearer(request))
+    user = await session.get(User, claims.user_id)
+    if user is None:
+        raise InvalidToken("Token refers to an unknown user")
+    if not user.is_active:
+        raise Unauthorized("This account has been deactivated")
+    if user.token_version != claims.token_version:
+        raise InvalidToken("Token has been revoked; sign in again")
+    if claims.pin_session:
+        device = await session.get(PosDevice, claims.device_id)
+        if device is None or not device.is_active or device.restaurant_id != claims.restaurant_id:
+            raise InvalidToken("This till is no longer bound to the restaurant")
+        if user.restaurant_id != claims.restaurant_id:
+            raise InvalidToken("Token does not match the user's restaurant")
+    scope = await scope_for(session, user, claims.restaurant_id if claims.pin_session else None)
+    subject = Subject(
+        user=user,
+        permissions=effective_permissions(
+            user.role, user.permissions, pin_session=claims.pin_session
+        ),
+        scope=scope,
+        actor=request_actor(request, user.id),
+        pin_session=claims.pin_session,
+        device_id=claims.device_id,
+        session_family=claims.family_id,
+    )
+    request.state.subject = subject
+    return subject
+
+
+CurrentSubject = Annotated[Subject, Depends(current_subject)]
+
+
+def require_permission(permission: str) -> Callable[..., Awaitable[Subject]]:
+    """Dependency: the caller, who must hold ``permission`` (403 naming it otherwise)."""
+
+    async def dependency(subject: CurrentSubject) -> Subject:
+        subject.require(permission)
+        return subject
+
+    dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency
