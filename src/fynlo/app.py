@@ -13,6 +13,7 @@ from fynlo import __version__
 from fynlo.auth.endpoints import auth_router, devices_router
 from fynlo.config import Settings, get_settings
 from fynlo.db.migrate import ensure_schema_current
+from fynlo.identity.endpoints import audit_router, restaurants_router, users_router
 from fynlo.kit.handlers import install_error_handlers
 from fynlo.kit.logging import configure_logging
 from fynlo.kit.middleware import (
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(ops_api)
     app.include_router(auth_router)
     app.include_router(devices_router)
+    app.include_router(users_router)
+    app.include_router(restaurants_router)
+    app.include_router(audit_router)
     app.include_router(metrics_router)
 
     # Added innermost first: the last one added wraps all the others.

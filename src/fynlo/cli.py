@@ -192,6 +192,39 @@ def create_platform_owner(
         raise typer.Exit(1)
 
 
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute every audit chain; report the first broken link of each. Exit 1 if any."""
+    from fynlo.audit.service import ChainReport, verify_all
+    from fynlo.db.engine import create_engine, create_sessionmaker
+
+    async def run(settings: Settings) -> list[ChainReport]:
+        engine = create_engine(settings)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                return await verify_all(session)
+        finally:
+            await engine.dispose()
+
+    reports = _run(run)
+    broken = [r for r in reports if not r.ok]
+    for report in reports:
+        if report.ok:
+            console.print(f"chain {report.chain_key}: {report.rows} rows, intact")
+        else:
+            console.print(
+                f"[red]chain {report.chain_key}: broken at row {report.broken_at_seq}: "
+                f"{report.reason}[/red]"
+            )
+    console.print(f"{len(reports)} chains checked, {len(broken)} broken")
+    if broken:
+        raise typer.Exit(1)
+
+
 @app.command("makemigration")
 def makemigration(message: Annotated[str, typer.Argument(help="What the migration does")]) -> None:
     """Autogenerate a migration from the models (developers)."""

@@ -61,6 +61,8 @@ class Settings(BaseSettings):
 
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     rate_limit_default: str = "600/minute"
+    login_rate_limit_ip: str = "30/minute"
+    login_rate_limit_account: str = "10/minute"
     idempotency_ttl_hours: int = Field(default=24, ge=1)
     idempotency_lock_seconds: int = Field(default=60, ge=1)
 
@@ -73,6 +75,15 @@ class Settings(BaseSettings):
     # argon2id cost; the defaults are OWASP's recommendation (m=19 MiB, t=2, p=1).
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_kib: int = Field(default=19_456, ge=1024)
+
+    # Outgoing mail (password reset links). Without FYNLO_SMTP_HOST mail is written to the
+    # log instead (see fynlo.mail.mailer_from_settings).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = True
+    mail_from: str = "Fynlo <no-reply@fynlo.local>"
 
     log_level: str = "INFO"
     log_json: bool | None = None

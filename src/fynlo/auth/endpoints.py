@@ -38,7 +38,14 @@ devices_router = router(prefix="/api/devices", tags=["devices"])
 
 def auth_service(request: Request, session: SessionDep) -> AuthService:
     runtime = get_runtime(request)
-    return AuthService(session, runtime.tokens, runtime.rate_limiter, request_actor(request))
+    return AuthService(
+        session,
+        runtime.tokens,
+        runtime.rate_limiter,
+        request_actor(request),
+        limit_per_ip=runtime.settings.login_rate_limit_ip,
+        limit_per_account=runtime.settings.login_rate_limit_account,
+    )
 
 
 AuthServiceDep = Annotated[AuthService, Depends(auth_service)]

@@ -23,8 +23,7 @@ from fynlo.models import PosDevice, RefreshToken, Restaurant, User
 
 MAX_FAILED_ATTEMPTS = 5
 LOCKOUT = timedelta(minutes=15)
-LOGIN_LIMIT_PER_IP = "30/minute"
-LOGIN_LIMIT_PER_ACCOUNT = "10/minute"
+LOGIN_LIMIT_PER_ACCOUNT = "10/minute"  # default of FYNLO_LOGIN_RATE_LIMIT_ACCOUNT
 
 
 class InvalidCredentials(Unauthorized):
@@ -62,6 +61,8 @@ class AuthService:
     tokens: TokenService
     limiter: RateLimiter
     actor: AuditActor
+    limit_per_ip: str = "30/minute"
+    limit_per_account: str = LOGIN_LIMIT_PER_ACCOUNT
 
     async def _audit(self, user: User | None, action: str, **new: object) -> None:
         await record(
@@ -98,13 +99,13 @@ class AuthService:
     async def authenticate_password(self, email: str, password: str) -> User:
         email = email.strip().lower()
         await self.limiter.check(
-            LOGIN_LIMIT_PER_IP,
+            self.limit_per_ip,
             "login-ip",
             self.actor.ip_address or "?",
             message="Too many sign-in attempts from this address; wait and retry",
         )
         await self.limiter.check(
-            LOGIN_LIMIT_PER_ACCOUNT,
+            self.limit_per_account,
             "login-account",
             email,
             message="Too many sign-in attempts for this account; wait and retry",
@@ -136,7 +137,7 @@ class AuthService:
         if device is None or not device.is_active:
             raise Unauthorized("This till is not bound to a restaurant")
         await self.limiter.check(
-            LOGIN_LIMIT_PER_ACCOUNT,
+            self.limit_per_account,
             "pin-account",
             str(user_id),
             message="Too many PIN attempts for this person; wait and retry",
@@ -248,8 +249,12 @@ class AuthService:
         )
 
     async def revoke_all(self, user: User, reason: str) -> None:
+        await self.revoke_sessions(self.session, user, reason)
+
+    @staticmethod
+    async def revoke_sessions(session: AsyncSession, user: User, reason: str) -> None:
         """Every refresh token dies, and every access token with it (token version bump)."""
-        await self.session.execute(
+        await session.execute(
             update(RefreshToken)
             .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
             .values(revoked_at=utc_now(), revoked_reason=reason)
