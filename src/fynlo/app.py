@@ -12,6 +12,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from fynlo import __version__
 from fynlo.auth.endpoints import auth_router, devices_router
 from fynlo.auth.password_reset import password_router
+from fynlo.auth.two_factor import two_factor_router
 from fynlo.config import Settings, get_settings
 from fynlo.db.migrate import ensure_schema_current
 from fynlo.identity.endpoints import audit_router, restaurants_router, users_router
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(ops_api)
     app.include_router(auth_router)
     app.include_router(password_router)
+    app.include_router(two_factor_router)
     app.include_router(devices_router)
     app.include_router(users_router)
     app.include_router(restaurants_router)
