@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Query, Request
 from sqlalchemy import select
 
 from fynlo.audit.service import record
@@ -105,7 +105,9 @@ async def _logout(subject: Subject, service: AuthService, body: LogoutIn) -> Env
     "everywhere and invalidates every access token at once.",
 )
 async def logout_get(
-    subject: CurrentSubject, service: AuthServiceDep, all_devices: bool = False
+    subject: CurrentSubject,
+    service: AuthServiceDep,
+    all_devices: Annotated[bool, Query(alias="allDevices")] = False,
 ) -> Envelope[LogoutOut]:
     return await _logout(subject, service, LogoutIn(all_devices=all_devices))
 

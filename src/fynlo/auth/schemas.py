@@ -17,7 +17,7 @@ class LoginIn(RequestSchema):
 
 class PinLoginIn(RequestSchema):
     user_id: uuid.UUID
-    pin: str = Field(pattern=r"^\d{4,6}$", description="4 to 6 digits")
+    pin: str = Field(pattern=r"^[0-9]{4,6}$", description="4 to 6 digits")
 
 
 class RefreshIn(RequestSchema):

@@ -44,7 +44,7 @@ class UserCreate(RequestSchema):
     last_name: str = Field(min_length=1, max_length=100)
     role: Role
     restaurant_id: uuid.UUID | None = Field(default=None, description="Defaults to yours")
-    pin: str | None = Field(default=None, pattern=r"^\d{4,6}$")
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4,6}$")
     hourly_rate: Decimal | None = Field(default=None, ge=0, le=10_000, decimal_places=2)
     permissions: PermissionOverrides | None = None
 
@@ -55,7 +55,7 @@ class UserUpdate(RequestSchema):
     first_name: str | None = Field(default=None, min_length=1, max_length=100)
     last_name: str | None = Field(default=None, min_length=1, max_length=100)
     role: Role | None = None
-    pin: str | None = Field(default=None, pattern=r"^\d{4,6}$")
+    pin: str | None = Field(default=None, pattern=r"^[0-9]{4,6}$")
     hourly_rate: Decimal | None = Field(default=None, ge=0, le=10_000, decimal_places=2)
     permissions: PermissionOverrides | None = None
     is_active: bool | None = None
