@@ -6,6 +6,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -43,16 +44,37 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_loads_once_and_rerun_does_not_duplicate(migrated_db: Path) -> None:
     first = _fynlo(migrated_db, "demo")
     assert first.returncode == 0, first.stderr
-    assert "Created: 1 platforms, 9 users, 3 restaurants" in first.stdout
+    assert "Created: 1 platforms, 9 users, 3 restaurants, 1 tills" in first.stdout
     assert "manager@fynlo.demo" in first.stdout
     users, restaurants = _count(migrated_db, "users"), _count(migrated_db, "restaurants")
     second = _fynlo(migrated_db, "demo")
     assert second.returncode == 0, second.stderr
-    assert "Created: 0 platforms, 0 users, 0 restaurants" in second.stdout
+    assert "Created: 0 platforms, 0 users, 0 restaurants, 0 tills" in second.stdout
     assert (_count(migrated_db, "users"), _count(migrated_db, "restaurants")) == (
         users,
         restaurants,
     )
+
+
+async def test_demo_till_accepts_a_pin_sign_in(migrated_db: Path) -> None:
+    loaded = _fynlo(migrated_db, "demo")
+    assert "X-Device-Token: demo-till-fynlo-bistro-soho" in loaded.stdout
+    with sqlite3.connect(migrated_db) as conn:
+        waiter_id = conn.execute(
+            "SELECT id FROM users WHERE email = 'waiter@fynlo.demo'"
+        ).fetchone()[0]
+    server = LiveServer({"FYNLO_DATABASE_URL": f"sqlite+aiosqlite:///{migrated_db}"})
+    try:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            response = await client.post(
+                "/api/auth/pin-login",
+                json={"userId": str(uuid.UUID(waiter_id)), "pin": "1004"},
+                headers={"X-Device-Token": "demo-till-fynlo-bistro-soho"},
+            )
+    finally:
+        server.stop()
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["user"]["role"] == "waiter"
 
 
 def test_create_platform_owner(migrated_db: Path) -> None:

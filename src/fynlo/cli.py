@@ -136,6 +136,12 @@ def demo() -> None:
     for login in report.logins:
         table.add_row(login.email, login.role, login.restaurant or "-", login.pin or "-")
     console.print(table)
+    if report.device_token:
+        console.print(
+            "PIN sign-in on the demo till: POST /api/auth/pin-login {userId, pin} with header "
+            f"X-Device-Token: {report.device_token}",
+            soft_wrap=True,
+        )
 
 
 @app.command("create-platform-owner")

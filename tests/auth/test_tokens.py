@@ -278,8 +278,11 @@ async def test_refresh_rotates_the_tokens(
 async def test_reusing_a_rotated_refresh_token_revokes_the_family(
     client: httpx.AsyncClient, manager: User, session: AsyncSession
 ) -> None:
-    stolen = (await login_ok(client, manager.email))["tokens"]["refresh"]
-    newest = (await refresh_ok(client, stolen))["refresh"]
+    first = (await login_ok(client, manager.email))["tokens"]
+    stolen = first["refresh"]
+    renewed = await refresh_ok(client, stolen)
+    newest = renewed["refresh"]
+    assert (await client.get(PROBE, headers=bearer(renewed["access"]))).status_code == 200
 
     reused = await refresh(client, stolen)
 
@@ -289,6 +292,10 @@ async def test_reusing_a_rotated_refresh_token_revokes_the_family(
     assert_unauthorized(await refresh(client, newest))
     assert_unauthorized(await refresh(client, stolen))
     assert "revoked" in error["message"]
+    # So did every access token of the family, at once rather than after 15 minutes.
+    for access in (first["access"], renewed["access"]):
+        dead = await client.get(PROBE, headers=bearer(access))
+        assert "signed out" in assert_unauthorized(dead)["message"]
 
     rows = await refresh_rows(session, manager.id)
     assert len(rows) == 2
@@ -383,6 +390,8 @@ async def test_logout_revokes_this_sessions_refresh_token(
     assert response.status_code == 200, response.text
     assert response.json() == {"success": True, "data": {"loggedOut": True, "allDevices": False}}
     assert_unauthorized(await refresh(client, this["refresh"]))
+    assert_unauthorized(await client.get(PROBE, headers=bearer(this["access"])))
+    assert (await client.get(PROBE, headers=bearer(other["access"]))).status_code == 200
     # Only this sign-in: the other device keeps its session.
     assert (await refresh(client, other["refresh"])).status_code == 200
     rows = await refresh_rows(session, manager.id)

@@ -252,7 +252,11 @@ async def test_a_code_cannot_be_replayed(
     first = await client.post(f"{BASE}/verify", json={"challengeToken": token, "code": fresh})
     assert first.status_code == 200, first.text
     assert (await reload(session, p.user.id)).failed_login_count == 0
-    # The same code once more (even with the same still-valid challenge) is refused.
+    # The used challenge is spent, even within its five minutes.
+    again = await client.post(f"{BASE}/verify", json={"challengeToken": token, "code": fresh})
+    assert "no longer valid" in error(again, 401, "invalid_token")["message"]
+    # The same code once more, on a fresh challenge, is refused.
+    token = await challenge(client, p.email)
     second = await client.post(f"{BASE}/verify", json={"challengeToken": token, "code": fresh})
     error(second, 401, "invalid_two_factor_code")
     # An unused step inside the window is refused once a later step was used.
@@ -614,3 +618,18 @@ async def test_another_users_codes_and_data_are_untouched(
     )
     assert ok.status_code == 200, ok.text
     assert ok.json()["data"]["user"]["id"] == str(alice.user.id)
+
+
+async def test_a_right_password_does_not_reset_failed_code_guesses(
+    client: httpx.AsyncClient, session: AsyncSession, clock: Clock
+) -> None:
+    """Each code guess counts towards the lockout, however often the password is re-entered."""
+    p = await person(session, client)
+    await enable(client, p, clock)
+    for attempt in range(1, 4):
+        token = await challenge(client, p.email)
+        wrong = await client.post(
+            f"{BASE}/verify", json={"challengeToken": token, "code": "000000"}
+        )
+        error(wrong, 401, "invalid_two_factor_code")
+        assert (await reload(session, p.user.id)).failed_login_count == attempt

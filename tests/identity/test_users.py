@@ -199,3 +199,20 @@ async def test_cannot_grant_a_permission_you_lack(client: httpx.AsyncClient, wor
         headers=headers,
     )
     assert response.status_code == 403
+
+
+async def test_email_taken_in_another_restaurant_is_a_409_naming_the_field(
+    client: httpx.AsyncClient, world: World
+) -> None:
+    """The other tenant's user is invisible to this manager (and, on PostgreSQL, to the
+    database session too): the clash still answers 409, never 500."""
+    headers = await login(client, world.other_manager)
+    response = await client.post(
+        "/api/users",
+        json={**NEW, "email": world.users["waiter"].email, "restaurantId": str(world.b.id)},
+        headers=headers,
+    )
+    assert response.status_code == 409, response.text
+    error = response.json()["error"]
+    assert error["code"] == "already_exists"
+    assert error["details"] == {"fields": ["email"]}

@@ -66,7 +66,11 @@ async def login(
     user = await service.authenticate_password(body.email, body.password)
     if user.two_factor_enabled:
         await service._audit(user, "auth.login_2fa_challenge")
-        return ok(TwoFactorChallengeOut(challenge_token=service.tokens.challenge_token(user.id)))
+        return ok(
+            TwoFactorChallengeOut(
+                challenge_token=service.tokens.challenge_token(user.id, user.last_login)
+            )
+        )
     return ok(await service.login_response(user))
 
 

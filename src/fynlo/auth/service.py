@@ -122,8 +122,11 @@ class AuthService:
         if not user.is_active:
             await self._audit(user, "auth.login_refused_inactive")
             raise InvalidCredentials("This account has been deactivated")
-        user.failed_login_count = 0
-        user.locked_until = None
+        if not user.two_factor_enabled:
+            # With 2FA the password alone is half a sign-in: failures count on until the
+            # code is right, so code guesses cannot hide behind fresh password successes.
+            user.failed_login_count = 0
+            user.locked_until = None
         return user
 
     async def authenticate_pin(

@@ -16,10 +16,11 @@ from fynlo.auth.tokens import InvalidToken
 from fynlo.authz.permissions import effective_permissions
 from fynlo.authz.roles import Role
 from fynlo.authz.scope import TenantScope
+from fynlo.db.row_security import apply_tenant_scope
 from fynlo.kit.errors import PermissionDenied, Unauthorized
 from fynlo.kit.routing import client_ip
 from fynlo.kit.unit_of_work import get_session
-from fynlo.models import PosDevice, User, restaurant_owners
+from fynlo.models import PosDevice, RefreshToken, User, restaurant_owners
 from fynlo.runtime import get_runtime
 
 
@@ -73,6 +74,17 @@ async def scope_for(
     return TenantScope(restaurant_ids=frozenset(i for i in ids if i is not None))
 
 
+async def _session_alive(session: AsyncSession, family_id: uuid.UUID) -> bool:
+    """Logging out (or a detected refresh-token theft) revokes the family: its access
+    tokens die with it instead of living out their 15 minutes."""
+    alive = await session.scalar(
+        select(RefreshToken.id)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .limit(1)
+    )
+    return alive is not None
+
+
 def _bearer(request: Request) -> str:
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token:
@@ -94,6 +106,8 @@ async def current_subject(
         raise Unauthorized("This account has been deactivated")
     if user.token_version != claims.token_version:
         raise InvalidToken("Token has been revoked; sign in again")
+    if claims.family_id is not None and not await _session_alive(session, claims.family_id):
+        raise InvalidToken("This session has been signed out; sign in again")
     if claims.pin_session:
         device = await session.get(PosDevice, claims.device_id)
         if device is None or not device.is_active or device.restaurant_id != claims.restaurant_id:
@@ -101,6 +115,7 @@ async def current_subject(
         if user.restaurant_id != claims.restaurant_id:
             raise InvalidToken("Token does not match the user's restaurant")
     scope = await scope_for(session, user, claims.restaurant_id if claims.pin_session else None)
+    await apply_tenant_scope(session, scope)
     subject = Subject(
         user=user,
         permissions=effective_permissions(

@@ -37,6 +37,10 @@ class AccessClaims:
     family_id: uuid.UUID | None
 
 
+def login_stamp(last_login: datetime | None) -> str:
+    return last_login.isoformat() if last_login is not None else "never"
+
+
 @dataclass(frozen=True)
 class RefreshClaims:
     user_id: uuid.UUID
@@ -133,15 +137,20 @@ class TokenService:
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken("Malformed token claims") from exc
 
-    def challenge_token(self, user_id: uuid.UUID) -> str:
+    def challenge_token(self, user_id: uuid.UUID, last_login: datetime | None) -> str:
+        """Bound to the user's last sign-in: completing 2FA moves it, so a challenge is
+        good for one sign-in only."""
         return self._encode(
-            {"sub": str(user_id), "typ": "2fa_challenge"}, self._access_secret, CHALLENGE_TTL
+            {"sub": str(user_id), "typ": "2fa_challenge", "lls": login_stamp(last_login)},
+            self._access_secret,
+            CHALLENGE_TTL,
         )
 
-    def read_challenge(self, token: str) -> uuid.UUID:
+    def read_challenge(self, token: str) -> tuple[uuid.UUID, str]:
+        """The challenged user and the :func:`login_stamp` the challenge was issued at."""
         claims = self._decode(token, self._access_secret, "2fa_challenge")
         try:
-            return uuid.UUID(claims["sub"])
+            return uuid.UUID(claims["sub"]), str(claims["lls"])
         except (KeyError, ValueError) as exc:
             raise InvalidToken("Malformed token claims") from exc
 

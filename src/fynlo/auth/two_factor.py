@@ -27,7 +27,7 @@ from fynlo.auth.crypto import decrypt, encrypt, sha256_hex
 from fynlo.auth.schemas import LoginOut
 from fynlo.auth.service import AuthService
 from fynlo.auth.subject import CurrentSubject, Subject, request_actor
-from fynlo.auth.tokens import InvalidToken
+from fynlo.auth.tokens import InvalidToken, login_stamp
 from fynlo.db.types import utc_now
 from fynlo.kit.errors import Conflict, Forbidden, Unauthorized, Unprocessable
 from fynlo.kit.routing import router
@@ -311,7 +311,7 @@ class TwoFactorService:
         self, challenge_token: str, code: str | None, recovery_code: str | None
     ) -> User:
         """Second step of sign-in: the user the challenge names, if the code is right."""
-        user_id = self.auth.tokens.read_challenge(challenge_token)
+        user_id, stamp = self.auth.tokens.read_challenge(challenge_token)
         await self.auth.limiter.check(
             self.auth.limit_per_account,
             "2fa-verify",
@@ -319,7 +319,12 @@ class TwoFactorService:
             message="Too many two-factor attempts for this account; wait and retry",
         )
         user = await self._lock(user_id)
-        if user is None or not user.is_active or not user.two_factor_enabled:
+        if (
+            user is None
+            or not user.is_active
+            or not user.two_factor_enabled
+            or login_stamp(user.last_login) != stamp
+        ):
             raise InvalidToken("This sign-in challenge is no longer valid; sign in again")
         await self.auth._check_lock(user)
         if code is not None:

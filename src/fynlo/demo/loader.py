@@ -9,13 +9,25 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fynlo.auth.crypto import sha256_hex
 from fynlo.auth.passwords import hash_secret
 from fynlo.authz.roles import Role
-from fynlo.models import Platform, Restaurant, RestaurantSettings, User, restaurant_owners
+from fynlo.models import (
+    Platform,
+    PosDevice,
+    Restaurant,
+    RestaurantSettings,
+    User,
+    restaurant_owners,
+)
 
 DEMO_PASSWORD = "Demo-Pass-2026!"  # noqa: S105 - printed to the operator on purpose
 PLATFORM_NAME = "Fynlo Demo Platform"
 PLATFORM_OWNER_EMAIL = "platform@fynlo.demo"
+# A fixed till token so the demo's PIN sign-in works out of the box; real tills get a
+# random token from POST /api/devices, shown once.
+DEMO_DEVICE_TOKEN = "demo-till-fynlo-bistro-soho"  # noqa: S105 - demo data, printed on purpose
+DEMO_DEVICE_NAME = "Front counter till (demo)"
 
 
 @dataclass
@@ -30,6 +42,7 @@ class Login:
 class DemoReport:
     created: dict[str, int] = field(default_factory=dict)
     logins: list[Login] = field(default_factory=list)
+    device_token: str | None = None
 
     def count(self, kind: str, created: bool) -> None:
         self.created.setdefault(kind, 0)
@@ -82,7 +95,7 @@ class DemoLoader:
             ("platform and platform owner", self.load_platform)
         ]
         steps += [(f"restaurant {spec.name}", self._restaurant_step(spec)) for spec in RESTAURANTS]
-        steps += [("staff of every role", self.load_staff)]
+        steps += [("staff of every role", self.load_staff), ("a bound till", self.load_till)]
         return steps
 
     async def _hash(self) -> str:
@@ -190,3 +203,16 @@ class DemoLoader:
                 user.pin_code_hash = await hash_pin(pin)
             self.report.count("users", created)
             self.report.logins.append(Login(email, role.value, restaurant.name, pin))
+
+    async def load_till(self) -> None:
+        restaurant = self.restaurants["bistro"]
+        token_hash = sha256_hex(DEMO_DEVICE_TOKEN)
+        device = await self.session.scalar(
+            select(PosDevice).where(PosDevice.token_hash == token_hash)
+        )
+        if device is None:
+            self.session.add(
+                PosDevice(restaurant_id=restaurant.id, name=DEMO_DEVICE_NAME, token_hash=token_hash)
+            )
+        self.report.count("tills", device is None)
+        self.report.device_token = DEMO_DEVICE_TOKEN

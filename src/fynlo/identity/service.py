@@ -26,7 +26,7 @@ from fynlo.identity.schemas import (
     UserOut,
     UserUpdate,
 )
-from fynlo.kit.errors import Conflict, Forbidden, ResourceNotFound, Unprocessable
+from fynlo.kit.errors import AlreadyExists, Forbidden, ResourceNotFound, Unprocessable
 from fynlo.kit.pagination import PageParams
 from fynlo.models import Restaurant, RestaurantSettings, User, restaurant_owners
 
@@ -165,7 +165,7 @@ class UserService:
     async def _email_free(self, email: str, except_id: uuid.UUID | None = None) -> None:
         existing = await self.session.scalar(select(User.id).where(User.email == email))
         if existing is not None and existing != except_id:
-            raise Conflict(f"A user with e-mail {email} already exists", details={"field": "email"})
+            raise AlreadyExists(f"A user with e-mail {email} already exists", ["email"])
 
     async def create(self, body: UserCreate) -> User:
         if not can_manage(self.subject.role, body.role):

@@ -80,6 +80,13 @@ class Conflict(FynloError):
     default_message = "Conflict with the current state"
 
 
+class AlreadyExists(Conflict):
+    code = "already_exists"
+
+    def __init__(self, message: str, fields: list[str]) -> None:
+        super().__init__(message, details={"fields": fields})
+
+
 class InvalidStateTransition(Conflict):
     code = "invalid_state_transition"
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
+from pydantic.alias_generators import to_camel as _camel
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from fynlo.kit.errors import FynloError
+from fynlo.kit.errors import AlreadyExists, FynloError
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -105,7 +108,33 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     return error_response(request, exc.status_code, code, message, None, exc.headers)
 
 
+_PG_UNIQUE = re.compile(r'unique constraint "uq_[a-z0-9]+?_(?P<cols>[a-z0-9_]+)"')
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
+
+
+def _unique_fields(message: str) -> list[str] | None:
+    if match := _PG_UNIQUE.search(message):
+        return [match["cols"]]
+    if match := _SQLITE_UNIQUE.search(message):
+        return [part.strip().split(".")[-1] for part in match["cols"].split(",")]
+    return None
+
+
+async def handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:
+    """A constraint the service did not foresee (a race, a row it cannot see): 409, not 500."""
+    assert isinstance(exc, IntegrityError)
+    fields = _unique_fields(str(exc.orig))
+    if fields is not None:
+        names = [_camel(f) for f in fields]
+        error: FynloError = AlreadyExists(
+            f"A record with this {', '.join(names)} already exists", names
+        )
+        return await handle_fynlo_error(request, error)
+    return error_response(request, 409, "conflict", "The change conflicts with existing data", None)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(IntegrityError, handle_integrity_error)
     app.add_exception_handler(FynloError, handle_fynlo_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
