@@ -3,21 +3,38 @@
 from fynlo.db.base import Base
 from fynlo.models.audit import AuditChainHead, AuditLog
 from fynlo.models.auth import PasswordResetToken, PosDevice, RecoveryCode, RefreshToken
+from fynlo.models.floor import DiningTable
 from fynlo.models.idempotency import IdempotencyKey
 from fynlo.models.identity import Platform, Restaurant, RestaurantSettings, User, restaurant_owners
+from fynlo.models.inventory import InventoryItem, ReorderRequest, StockMovement
+from fynlo.models.menu import Category, ModifierGroup, ModifierOption, Product
+from fynlo.models.order import Order, OrderItem, OrderNumberCounter
+from fynlo.models.outbox import OutboxEvent
 
 __all__ = [
     "AuditChainHead",
     "AuditLog",
     "Base",
+    "Category",
+    "DiningTable",
     "IdempotencyKey",
+    "InventoryItem",
+    "ModifierGroup",
+    "ModifierOption",
+    "Order",
+    "OrderItem",
+    "OrderNumberCounter",
+    "OutboxEvent",
     "PasswordResetToken",
     "Platform",
     "PosDevice",
+    "Product",
     "RecoveryCode",
     "RefreshToken",
+    "ReorderRequest",
     "Restaurant",
     "RestaurantSettings",
+    "StockMovement",
     "User",
     "restaurant_owners",
 ]

@@ -1,0 +1,43 @@
+"""Writing domain events: a row in the outbox, in the caller's transaction.
+
+Nothing is published here. A dispatcher reads committed rows and publishes them in order
+per restaurant, so a rolled-back change never announces itself and a crash after commit
+only delays an event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fynlo.models import OutboxEvent
+
+EVENT_TYPES = frozenset(
+    {
+        "new_order",
+        "kitchen_order",
+        "order_updated",
+        "order_item_ready",
+        "payment_received",
+        "payment_completed",
+        "qr_payment_ready",
+        "inventory_alert",
+        "notification",
+        "table_updated",
+        "menu_updated",
+    }
+)
+
+
+def emit(
+    session: AsyncSession, restaurant_id: uuid.UUID, event_type: str, payload: dict[str, Any]
+) -> OutboxEvent:
+    if event_type not in EVENT_TYPES:
+        raise ValueError(f"unknown event type {event_type!r}")
+    event = OutboxEvent(
+        id=uuid.uuid4(), restaurant_id=restaurant_id, event_type=event_type, payload=payload
+    )
+    session.add(event)
+    return event
