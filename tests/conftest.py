@@ -70,6 +70,7 @@ from fynlo.config import Settings, get_settings  # noqa: E402
 from fynlo.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from fynlo.db.migrate import upgrade  # noqa: E402
 from fynlo.models import Base  # noqa: E402
+from tests.world import World, build_world
 
 
 def _fail_unreachable(service: str, url: str, error: Exception) -> None:
@@ -247,3 +248,9 @@ def live_server(engine: AsyncEngine) -> Iterator[LiveServer]:
     server = LiveServer({})
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def world(session: AsyncSession) -> World:
+    """Two owners' restaurants (A1, A2 of one owner; B of another) and a user of each role."""
+    return await build_world(session)

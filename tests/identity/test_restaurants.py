@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import verify_all
 from fynlo.models import AuditLog
-from tests.identity.conftest import World, login
+from tests.world import World, login
 
 NEW = {
     "name": "New Place",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.identity.conftest import World, login
+from tests.world import World, login
 
 NEW = {
     "email": "new.waiter@fynlo-test.com",

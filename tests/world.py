@@ -1,9 +1,10 @@
+"""A shared cast for domain tests: two owners' restaurants and a user of every role."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import httpx
-import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.models import Restaurant, User
@@ -32,8 +33,7 @@ class World:
     other_manager: User  # manager of B
 
 
-@pytest.fixture
-async def world(session: AsyncSession) -> World:
+async def build_world(session: AsyncSession) -> World:
     platform = await create_platform(session)
     a1 = await create_restaurant(session, platform)
     a2 = await create_restaurant(session, platform)
