@@ -70,7 +70,7 @@ from fynlo.config import Settings, get_settings  # noqa: E402
 from fynlo.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from fynlo.db.migrate import upgrade  # noqa: E402
 from fynlo.models import Base  # noqa: E402
-from tests.world import World, build_world
+from tests.world import World, build_world  # noqa: E402
 
 
 def _fail_unreachable(service: str, url: str, error: Exception) -> None:
