@@ -26,6 +26,7 @@ from fynlo.kit.middleware import (
 from fynlo.ops.endpoints import api as ops_api
 from fynlo.ops.endpoints import metrics_router
 from fynlo.ops.metrics import Metrics
+from fynlo.routes import DOMAIN_ROUTERS
 from fynlo.runtime import Runtime
 
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
@@ -76,6 +77,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.include_router(users_router)
     app.include_router(restaurants_router)
     app.include_router(audit_router)
+    for domain_router in DOMAIN_ROUTERS:
+        app.include_router(domain_router)
     app.include_router(metrics_router)
 
     # Added innermost first: the last one added wraps all the others.
