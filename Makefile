@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PYTEST_WORKERS ?= 2
 
-.PHONY: run install test lint test-postgresql test-sqlite lock clean
+.PHONY: run install test lint test-postgresql test-sqlite bench lock clean
 
 $(BIN)/uv:
 	$(PYTHON) -m venv $(VENV)
@@ -28,8 +28,8 @@ run: install
 test: install lint test-postgresql test-sqlite
 
 lint: install
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
 test-postgresql: install
@@ -37,6 +37,10 @@ test-postgresql: install
 
 test-sqlite: install
 	FYNLO_TEST_DB=sqlite $(BIN)/pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+## bench: the benchmarks in bench/ (PostgreSQL), each printing its figures and target
+bench: install
+	$(BIN)/python -m bench.login
 
 ## lock: re-resolve requirements.lock from pyproject.toml
 lock: $(BIN)/uv
