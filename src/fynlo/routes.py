@@ -4,4 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from fynlo.floor.endpoints import ROUTERS as FLOOR_ROUTERS
+from fynlo.inventory.endpoints import ROUTERS as INVENTORY_ROUTERS
+from fynlo.menu.endpoints import ROUTERS as MENU_ROUTERS
+
 DOMAIN_ROUTERS: list[APIRouter] = []
+DOMAIN_ROUTERS += FLOOR_ROUTERS
+DOMAIN_ROUTERS += INVENTORY_ROUTERS
+DOMAIN_ROUTERS += MENU_ROUTERS
+
+from fynlo.orders.endpoints import orders_router  # noqa: E402
+
+DOMAIN_ROUTERS.append(orders_router)

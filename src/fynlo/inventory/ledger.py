@@ -63,6 +63,9 @@ async def apply(
     Raises :class:`OutOfStock` when a decrease would go below zero and the restaurant
     refuses to oversell.
     """
+    # Pending changes to the inventory row (an earlier movement's alert flag, a caller's
+    # settings) would otherwise be overwritten when the row is reloaded below.
+    await session.flush()
     condition = [
         InventoryItem.restaurant_id == restaurant_id,
         InventoryItem.product_id == movement.product_id,
@@ -84,7 +87,9 @@ async def apply(
     )
     row = result.first()
     if row is None:
-        item = await session.scalar(select(InventoryItem).where(*condition[:2]))
+        item = await session.scalar(
+            select(InventoryItem).where(*condition[:2]).execution_options(populate_existing=True)
+        )
         if item is None:
             return None  # not stock-tracked
         raise OutOfStock(
@@ -103,14 +108,19 @@ async def apply(
         reason=movement.reason,
     )
     session.add(entry)
-    await _watch_reorder_point(session, inventory_id, balance, product_name)
+    await watch_reorder_point(session, inventory_id, balance, product_name)
     return entry
 
 
-async def _watch_reorder_point(
+async def watch_reorder_point(
     session: AsyncSession, inventory_id: uuid.UUID, balance: int, product_name: str
 ) -> None:
-    """One alert per crossing of the reorder point (and an automatic reorder if enabled)."""
+    """One alert per crossing of the reorder point (and an automatic reorder if enabled).
+
+    Also called after the reorder point or minimum changes: moving the threshold over the
+    level is a crossing too.
+    """
+    await session.flush()
     item = await session.get(InventoryItem, inventory_id, populate_existing=True)
     assert item is not None
     threshold = (

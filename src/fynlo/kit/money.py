@@ -60,3 +60,6 @@ def _json_number(value: Decimal) -> float:
 # Amount on the wire: a JSON number in major units, never a string and never a float inside.
 MoneyOut = Annotated[Decimal, PlainSerializer(_json_number, return_type=float, when_used="json")]
 MoneyIn = Annotated[Decimal, Field(ge=0, le=Decimal("9999999.99"), max_digits=12, decimal_places=3)]
+
+# A percentage on the wire (``20``, ``12.5``), a JSON number like the amounts.
+PercentOut = MoneyOut

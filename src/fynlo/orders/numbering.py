@@ -1,0 +1,53 @@
+"""Order numbers: per restaurant, restarting each business day in the restaurant's zone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fynlo.models import OrderNumberCounter
+
+DEFAULT_DAY_STARTS_AT = time(4, 0)  # a bar's 01:30 order belongs to the previous evening
+
+
+def business_date(
+    moment: datetime, timezone: str, day_starts_at: time = DEFAULT_DAY_STARTS_AT
+) -> date:
+    local = moment.astimezone(ZoneInfo(timezone))
+    shifted = local - timedelta(hours=day_starts_at.hour, minutes=day_starts_at.minute)
+    return shifted.date()
+
+
+def parse_day_start(value: object) -> time:
+    if isinstance(value, str):
+        try:
+            return time.fromisoformat(value)
+        except ValueError:
+            pass
+    return DEFAULT_DAY_STARTS_AT
+
+
+async def next_sequence(session: AsyncSession, restaurant_id: uuid.UUID, day: date) -> int:
+    """One atomic upsert: concurrent orders each get their own number, with no gaps."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(OrderNumberCounter)
+        .values(restaurant_id=restaurant_id, business_date=day, last_value=1)
+        .on_conflict_do_update(
+            index_elements=["restaurant_id", "business_date"],
+            set_={"last_value": OrderNumberCounter.last_value + 1},
+        )
+        .returning(OrderNumberCounter.last_value)
+    )
+    value: int = (await session.execute(statement)).scalar_one()
+    return value
+
+
+def format_number(day: date, sequence: int) -> str:
+    """``241124-0042``: the day keeps numbers unique over time; the tail is what staff call."""
+    return f"{day:%y%m%d}-{sequence:04d}"

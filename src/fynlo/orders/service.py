@@ -1,0 +1,707 @@
+"""Taking and changing orders: priced by the server, numbered per day, stock kept in step."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fynlo.audit.service import record
+from fynlo.auth.subject import Subject
+from fynlo.db.types import utc_now
+from fynlo.events.outbox import emit
+from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
+from fynlo.inventory import ledger
+from fynlo.inventory.service import allows_negative_stock, stock_deducted_on
+from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion, Unprocessable
+from fynlo.kit.money import percent_to_bp, to_major, to_minor
+from fynlo.kit.pagination import PageParams
+from fynlo.menu.service import choose_modifiers
+from fynlo.models import Order, OrderItem, Product, Restaurant, RestaurantSettings
+from fynlo.models.inventory import MILLI
+from fynlo.orders import numbering, pricing, state
+from fynlo.orders.schemas import (
+    DiscountIn,
+    OrderAdjust,
+    OrderCreate,
+    OrderItemIn,
+)
+
+
+class OrderNotEditable(Conflict):
+    code = "order_not_editable"
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(
+            f"Order {order.order_number} is {order.status}; it can no longer be changed",
+            details={"status": order.status},
+        )
+
+
+@dataclass(frozen=True)
+class PricingContext:
+    """The restaurant's rules, read once per request."""
+
+    currency: str
+    prices_include_vat: bool
+    vat_enabled: bool
+    vat_rate_bp: int
+    category_rates_bp: dict[str, int]
+    service_charge_bp: int
+    service_charge_order_types: frozenset[str]
+    pos: dict[str, Any]
+
+    def tax_rate(self, product: Product, order_type: str) -> int:
+        if not self.vat_enabled:
+            return 0
+        category = product.tax_category
+        if order_type != "dine_in" and product.takeaway_tax_category:
+            category = product.takeaway_tax_category
+        if category == "standard":
+            return self.vat_rate_bp
+        if category in self.category_rates_bp:
+            return self.category_rates_bp[category]
+        if category in ("zero", "exempt"):
+            return 0
+        raise Unprocessable(
+            f"Product '{product.name}' has tax category '{category}', which the restaurant's "
+            "tax configuration does not define",
+            details=[{"field": "taxCategory", "message": f"unknown category {category!r}"}],
+        )
+
+
+async def pricing_context(session: AsyncSession, restaurant: Restaurant) -> PricingContext:
+    tax = restaurant.tax_configuration or {}
+    settings = await session.scalar(
+        select(RestaurantSettings).where(RestaurantSettings.restaurant_id == restaurant.id)
+    )
+    pos = dict(settings.pos_settings) if settings else {}
+    return PricingContext(
+        currency=restaurant.currency,
+        prices_include_vat=bool(tax.get("pricesIncludeVat", True)),
+        vat_enabled=bool(tax.get("vatEnabled", True)),
+        vat_rate_bp=percent_to_bp(tax.get("vatRate", 0)),
+        category_rates_bp={
+            str(name): percent_to_bp(rate)
+            for name, rate in (tax.get("taxCategories") or {}).items()
+        },
+        service_charge_bp=(
+            percent_to_bp(tax.get("serviceTaxRate", 0)) if tax.get("serviceTaxEnabled") else 0
+        ),
+        service_charge_order_types=frozenset(pos.get("serviceChargeOrderTypes") or ["dine_in"]),
+        pos=pos,
+    )
+
+
+def _discount(value: DiscountIn | None, currency: str, field: str) -> pricing.Discount | None:
+    if value is None:
+        return None
+    if value.type == "percent":
+        return pricing.Discount("percent", percent_to_bp(value.value))
+    return pricing.Discount("amount", to_minor(value.value, currency, field=field))
+
+
+def _stored_discount(value: DiscountIn | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    return {"type": value.type, "value": str(value.value), "reason": value.reason}
+
+
+def _from_stored(value: dict[str, Any] | None, currency: str) -> pricing.Discount | None:
+    if not value:
+        return None
+    amount = Decimal(str(value["value"]))
+    if value["type"] == "percent":
+        return pricing.Discount("percent", percent_to_bp(amount))
+    return pricing.Discount("amount", to_minor(amount, currency))
+
+
+class OrderService:
+    def __init__(self, session: AsyncSession, subject: Subject, restaurant: Restaurant) -> None:
+        self.session = session
+        self.subject = subject
+        self.restaurant = restaurant
+        self._context: PricingContext | None = None
+
+    async def context(self) -> PricingContext:
+        if self._context is None:
+            self._context = await pricing_context(self.session, self.restaurant)
+        return self._context
+
+    # --- reading ----------------------------------------------------------------------
+
+    def _scoped(self) -> Select[Order]:
+        return select(Order).where(Order.restaurant_id == self.restaurant.id)
+
+    async def get(self, order_id: uuid.UUID) -> Order:
+        order = await self.session.scalar(self._scoped().where(Order.id == order_id))
+        if order is None:
+            raise ResourceNotFound("Order", order_id)
+        return order
+
+    async def _lock(self, order_id: uuid.UUID, version: int | None) -> Order:
+        # FOR UPDATE on PostgreSQL; SQLite write requests already hold the database lock.
+        order = await self.session.scalar(
+            self._scoped()
+            .where(Order.id == order_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        if order is None:
+            raise ResourceNotFound("Order", order_id)
+        if version is not None and version != order.version:
+            raise StaleVersion("Order", version, order.version)
+        return order
+
+    async def find(
+        self,
+        paging: PageParams,
+        *,
+        status: str | None,
+        day: date | None,
+        customer_id: uuid.UUID | None,
+        table_number: str | None,
+        table_id: uuid.UUID | None,
+    ) -> tuple[Sequence[Order], int]:
+        query = self._scoped()
+        if status is not None:
+            query = query.where(Order.status == status)
+        if day is not None:
+            # The restaurant's own calendar day, as its staff mean "today's orders".
+            query = query.where(Order.business_date == day)
+        if customer_id is not None:
+            query = query.where(Order.customer_id == customer_id)
+        if table_number is not None:
+            query = query.where(Order.table_number == table_number)
+        if table_id is not None:
+            query = query.where(Order.table_id == table_id)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(Order.created_at.desc(), Order.daily_sequence.desc())
+            .limit(paging.limit)
+            .offset(paging.offset)
+        )
+        return rows.all(), total
+
+    # --- building lines ---------------------------------------------------------------
+
+    async def _products(self, items: Sequence[OrderItemIn]) -> dict[uuid.UUID, Product]:
+        ids = {item.product_id for item in items}
+        rows = await self.session.scalars(
+            select(Product).where(Product.restaurant_id == self.restaurant.id, Product.id.in_(ids))
+        )
+        return {p.id: p for p in rows}
+
+    async def _new_items(
+        self, items: Sequence[OrderItemIn], order_type: str, *, field: str = "items"
+    ) -> list[OrderItem]:
+        context = await self.context()
+        products = await self._products(items)
+        built: list[OrderItem] = []
+        for index, item in enumerate(items):
+            where = f"{field}.{index}"
+            product = products.get(item.product_id)
+            if product is None or product.is_archived:
+                raise Unprocessable(
+                    f"{where}.productId: no such product on this restaurant's menu",
+                    details=[{"field": f"{where}.productId", "message": "unknown product"}],
+                )
+            if not product.is_available:
+                raise Unprocessable(
+                    f"'{product.name}' is not available right now",
+                    details=[{"field": f"{where}.productId", "message": "not available"}],
+                )
+            if item.unit_price is not None:
+                sent = to_minor(item.unit_price, context.currency, field=f"{where}.unitPrice")
+                if sent != product.price_minor:
+                    raise Unprocessable(
+                        f"Price of '{product.name}' is "
+                        f"{to_major(product.price_minor, context.currency)}, "
+                        f"not {item.unit_price}; refresh the menu",
+                        details=[
+                            {
+                                "field": f"{where}.unitPrice",
+                                "message": "does not match the menu price",
+                                "menuPrice": float(to_major(product.price_minor, context.currency)),
+                            }
+                        ],
+                    )
+            chosen = choose_modifiers(product, [(m.type, m.value) for m in item.modifiers])
+            by_key = {(c.group.lower(), c.option.lower()): c for c in chosen}
+            for position, modifier in enumerate(item.modifiers):
+                if modifier.price is None:
+                    continue
+                match = by_key[(modifier.type.lower(), modifier.value.lower())]
+                sent = to_minor(
+                    modifier.price, context.currency, field=f"{where}.modifiers.{position}.price"
+                )
+                if sent != match.price_minor:
+                    raise Unprocessable(
+                        f"Price of {match.group} '{match.option}' on '{product.name}' is "
+                        f"{to_major(match.price_minor, context.currency)}, not {modifier.price}; "
+                        "refresh the menu",
+                        details=[
+                            {
+                                "field": f"{where}.modifiers.{position}.price",
+                                "message": "does not match the menu price",
+                            }
+                        ],
+                    )
+            if item.discount is not None:
+                self.subject.require("orders.discount")
+            built.append(
+                OrderItem(
+                    id=uuid.uuid4(),
+                    restaurant_id=self.restaurant.id,
+                    product_id=product.id,
+                    product_name=product.name,
+                    quantity=item.quantity,
+                    unit_price_minor=product.price_minor,
+                    modifiers=[
+                        {"type": c.group, "value": c.option, "price": c.price_minor} for c in chosen
+                    ],
+                    modifiers_minor=sum(c.price_minor for c in chosen),
+                    line_discount=_stored_discount(item.discount),
+                    tax_rate_bp=context.tax_rate(product, order_type),
+                    notes=item.notes,
+                    kitchen_station=product.kitchen_station,
+                    preparation_time=product.preparation_time,
+                )
+            )
+        return built
+
+    async def _station_defaults(self, items: list[OrderItem]) -> None:
+        """Items of products without a station go to their category's station."""
+        from fynlo.models import Category
+
+        missing = {i.product_id for i in items if i.kitchen_station is None}
+        if not missing:
+            return
+        rows = await self.session.execute(
+            select(Product.id, Category.kitchen_station)
+            .join(Category, Category.id == Product.category_id)
+            .where(Product.id.in_(missing), Product.restaurant_id == self.restaurant.id)
+        )
+        stations = dict(rows.tuples().all())
+        for item in items:
+            if item.kitchen_station is None:
+                item.kitchen_station = stations.get(item.product_id)
+
+    # --- pricing ----------------------------------------------------------------------
+
+    def _reprice(self, order: Order, context: PricingContext) -> pricing.Totals:
+        active = [i for i in order.items if not i.is_voided]
+        totals = pricing.price(
+            [
+                pricing.LineInput(
+                    unit_price=i.unit_price_minor,
+                    modifiers_price=i.modifiers_minor,
+                    quantity=i.quantity,
+                    tax_rate_bp=i.tax_rate_bp,
+                    discount=_from_stored(i.line_discount, context.currency),
+                )
+                for i in active
+            ],
+            prices_include_vat=order.prices_include_vat,
+            order_discount=_from_stored(order.order_discount, context.currency),
+            service_charge_bp=0 if order.service_charge_waived else order.service_charge_rate_bp,
+            tip=order.tip_minor,
+        )
+        for item, line in zip(active, totals.lines, strict=True):
+            item.gross_minor = line.gross
+            item.discount_minor = line.discount
+            item.tax_minor = line.tax
+            item.total_minor = line.total
+        for item in order.items:
+            if item.is_voided:
+                item.gross_minor = item.discount_minor = item.tax_minor = item.total_minor = 0
+        order.subtotal_minor = totals.subtotal
+        order.discount_minor = totals.discount
+        order.tax_minor = totals.tax
+        order.service_charge_minor = totals.service_charge
+        order.total_minor = totals.total
+        return totals
+
+    # --- stock ------------------------------------------------------------------------
+
+    async def _move_stock(self, order: Order, items: Sequence[OrderItem], kind: str) -> None:
+        allow_negative = await allows_negative_stock(self.session, self.restaurant.id)
+        sign = -1 if kind == "sale" else 1
+        quantities: dict[uuid.UUID, tuple[int, str]] = {}
+        for item in items:
+            total, _ = quantities.get(item.product_id, (0, item.product_name))
+            quantities[item.product_id] = (total + item.quantity, item.product_name)
+        # A fixed order (by product id) so two orders never wait on each other's rows.
+        for product_id in sorted(quantities, key=str):
+            quantity, name = quantities[product_id]
+            await ledger.apply(
+                self.session,
+                self.restaurant.id,
+                ledger.Movement(
+                    product_id=product_id,
+                    delta_milli=sign * quantity * MILLI,
+                    kind=kind,
+                    order_id=order.id,
+                    user_id=self.subject.id,
+                    reason=f"order {order.order_number}",
+                ),
+                allow_negative=allow_negative or kind != "sale",
+                product_name=name,
+            )
+
+    # --- events -----------------------------------------------------------------------
+
+    def _event(self, event_type: str, order: Order, **extra: Any) -> None:
+        emit(
+            self.session,
+            self.restaurant.id,
+            event_type,
+            {
+                "orderId": str(order.id),
+                "orderNumber": order.order_number,
+                "status": order.status,
+                "tableNumber": order.table_number,
+                "orderType": order.order_type,
+                "total": float(to_major(order.total_minor, order.currency)),
+                "version": order.version,
+                **extra,
+            },
+        )
+
+    def _kitchen_event(self, order: Order, items: Sequence[OrderItem]) -> None:
+        self._event(
+            "kitchen_order",
+            order,
+            items=[
+                {
+                    "itemId": str(i.id),
+                    "name": i.product_name,
+                    "quantity": i.quantity,
+                    "modifiers": [f"{m['type']}: {m['value']}" for m in i.modifiers],
+                    "notes": i.notes,
+                    "station": i.kitchen_station,
+                    "preparationTime": i.preparation_time,
+                }
+                for i in items
+            ],
+        )
+
+    async def _audit(self, action: str, order: Order, **new: Any) -> None:
+        await record(
+            self.session,
+            self.subject.actor,
+            action=action,
+            resource_type="order",
+            resource_id=order.id,
+            restaurant_id=self.restaurant.id,
+            new={"orderNumber": order.order_number, "status": order.status, **new},
+        )
+
+    # --- writing ----------------------------------------------------------------------
+
+    async def _service_charge(self, requested: bool | None, order_type: str) -> tuple[int, bool]:
+        context = await self.context()
+        applies = order_type in context.service_charge_order_types
+        if requested is False and applies and context.service_charge_bp:
+            self.subject.require("orders.service_charge")
+            return context.service_charge_bp, True
+        if requested is True and not applies:
+            return context.service_charge_bp, False
+        return (context.service_charge_bp if applies else 0), False
+
+    async def preview(self, body: OrderCreate) -> tuple[pricing.Totals, list[OrderItem], int]:
+        context = await self.context()
+        items = await self._new_items(body.items, body.order_type)
+        if body.discount is not None:
+            self.subject.require("orders.discount")
+        rate, waived = await self._service_charge(body.service_charge, body.order_type)
+        order = Order(
+            items=items,
+            prices_include_vat=context.prices_include_vat,
+            order_discount=_stored_discount(body.discount),
+            service_charge_rate_bp=rate,
+            service_charge_waived=waived,
+            tip_minor=to_minor(body.tip_amount, context.currency, field="tipAmount")
+            if body.tip_amount is not None
+            else 0,
+        )
+        # A transient order: never added to the session, so nothing of it is saved.
+        totals = self._reprice(order, context)
+        return totals, items, 0 if waived else rate
+
+    async def create(
+        self,
+        body: OrderCreate,
+        *,
+        order_id: uuid.UUID | None = None,
+        source: str = "pos",
+        device_id: uuid.UUID | None = None,
+        client_created_at: datetime | None = None,
+    ) -> Order:
+        context = await self.context()
+        if body.discount is not None:
+            self.subject.require("orders.discount")
+        items = await self._new_items(body.items, body.order_type)
+        await self._station_defaults(items)
+        for position, item in enumerate(items):
+            item.position = position
+        rate, waived = await self._service_charge(body.service_charge, body.order_type)
+
+        table_id, table_number = body.table_id, body.table_number
+        table = None
+        if table_id is not None:
+            table = await occupy_for_order(self.session, self.restaurant.id, table_id)
+        elif table_number is not None:
+            found = await table_by_number(self.session, self.restaurant.id, table_number)
+            if found is not None:
+                table = await occupy_for_order(self.session, self.restaurant.id, found.id)
+        if table is not None:
+            table_id, table_number = table.id, table.number
+
+        now = utc_now()
+        day = numbering.business_date(
+            now,
+            self.restaurant.timezone,
+            numbering.parse_day_start(context.pos.get("businessDayStartsAt")),
+        )
+        sequence = await numbering.next_sequence(self.session, self.restaurant.id, day)
+        order = Order(
+            id=order_id or uuid.uuid4(),
+            restaurant_id=self.restaurant.id,
+            order_number=numbering.format_number(day, sequence),
+            business_date=day,
+            daily_sequence=sequence,
+            customer_id=body.customer_id,
+            employee_id=self.subject.id,
+            table_id=table_id,
+            table_number=table_number,
+            status="pending",
+            order_type=body.order_type,
+            payment_status="unpaid",
+            currency=context.currency,
+            prices_include_vat=context.prices_include_vat,
+            service_charge_rate_bp=rate,
+            service_charge_waived=waived,
+            order_discount=_stored_discount(body.discount),
+            tip_minor=to_minor(body.tip_amount, context.currency, field="tipAmount")
+            if body.tip_amount is not None
+            else 0,
+            notes=body.notes,
+            kitchen_notes=body.kitchen_notes,
+            special_requests=body.special_requests,
+            source=source,
+            device_id=device_id,
+            client_created_at=client_created_at,
+            version=1,
+            items=items,
+        )
+        self._reprice(order, context)
+        self.session.add(order)
+        await self.session.flush()
+        if await stock_deducted_on(self.session, self.restaurant.id) == "create":
+            await self._move_stock(order, items, "sale")
+            order.stock_deducted = True
+        self._event("new_order", order, itemCount=sum(i.quantity for i in items))
+        await self._audit(
+            "order.create",
+            order,
+            total=order.total_minor,
+            discount=order.discount_minor,
+            serviceChargeWaived=waived,
+        )
+        return order
+
+    def _check_editable(self, order: Order) -> None:
+        if order.status not in state.OPEN:
+            raise OrderNotEditable(order)
+
+    async def add_items(
+        self, order_id: uuid.UUID, items_in: Sequence[OrderItemIn], version: int | None
+    ) -> Order:
+        order = await self._lock(order_id, version)
+        self._check_editable(order)
+        context = await self.context()
+        items = await self._new_items(items_in, order.order_type)
+        await self._station_defaults(items)
+        start = max((i.position for i in order.items), default=-1) + 1
+        for offset, item in enumerate(items):
+            item.position = start + offset
+            item.order_id = order.id
+            order.items.append(item)
+        self._reprice(order, context)
+        order.version += 1
+        await self.session.flush()
+        if order.stock_deducted:
+            await self._move_stock(order, items, "sale")
+        if order.status in state.SENT_TO_KITCHEN:
+            now = utc_now()
+            for item in items:
+                item.sent_to_kitchen_at = now
+            self._kitchen_event(order, items)
+        self._event("order_updated", order, change="items_added")
+        await self._audit("order.items_added", order, items=[str(i.id) for i in items])
+        return order
+
+    async def remove_item(
+        self, order_id: uuid.UUID, item_id: uuid.UUID, reason: str | None, version: int | None
+    ) -> Order:
+        order = await self._lock(order_id, version)
+        self._check_editable(order)
+        item = next((i for i in order.items if i.id == item_id and not i.is_voided), None)
+        if item is None:
+            raise ResourceNotFound("Order item", item_id)
+        if len([i for i in order.items if not i.is_voided]) == 1:
+            raise Conflict(
+                "This is the order's last item; cancel the order instead",
+                details={"orderId": str(order.id)},
+            )
+        sent = order.status in state.SENT_TO_KITCHEN
+        if sent:
+            self.subject.require("orders.void")
+            if not reason:
+                raise Unprocessable(
+                    "A reason is needed to void an item the kitchen already has",
+                    details=[{"field": "reason", "message": "required once sent to the kitchen"}],
+                )
+        if order.stock_deducted:
+            await self._move_stock(order, [item], "cancel")
+        if sent:
+            item.is_voided = True
+            item.void_reason = reason
+            item.voided_by = self.subject.id
+            item.voided_at = utc_now()
+        else:
+            order.items.remove(item)  # delete-orphan: the row goes with the flush
+        self._reprice(order, await self.context())
+        order.version += 1
+        self._event("order_updated", order, change="item_voided" if sent else "item_removed")
+        await self._audit(
+            "order.item_voided" if sent else "order.item_removed",
+            order,
+            item=str(item_id),
+            product=item.product_name,
+            reason=reason,
+        )
+        return order
+
+    async def adjust(self, order_id: uuid.UUID, body: OrderAdjust) -> Order:
+        order = await self._lock(order_id, body.version)
+        self._check_editable(order)
+        context = await self.context()
+        old = {
+            "discount": order.order_discount,
+            "tip": order.tip_minor,
+            "serviceChargeWaived": order.service_charge_waived,
+        }
+        if body.discount is not None or body.remove_discount:
+            self.subject.require("orders.discount")
+            order.order_discount = None if body.remove_discount else _stored_discount(body.discount)
+        if body.tip_amount is not None:
+            order.tip_minor = to_minor(body.tip_amount, context.currency, field="tipAmount")
+        if body.service_charge is not None:
+            self.subject.require("orders.service_charge")
+            if body.service_charge and not order.service_charge_rate_bp:
+                order.service_charge_rate_bp = context.service_charge_bp
+            order.service_charge_waived = not body.service_charge
+        if body.notes is not None:
+            order.notes = body.notes
+        self._reprice(order, context)
+        order.version += 1
+        self._event("order_updated", order, change="adjusted")
+        await record(
+            self.session,
+            self.subject.actor,
+            action="order.adjusted",
+            resource_type="order",
+            resource_id=order.id,
+            restaurant_id=self.restaurant.id,
+            old=old,
+            new={
+                "discount": order.order_discount,
+                "tip": order.tip_minor,
+                "serviceChargeWaived": order.service_charge_waived,
+                "total": order.total_minor,
+            },
+        )
+        return order
+
+    async def change_status(
+        self,
+        order_id: uuid.UUID,
+        status: str,
+        *,
+        estimated_completion: datetime | None,
+        reason: str | None,
+        version: int | None,
+    ) -> Order:
+        if status == "cancelled":
+            if not reason:
+                raise Unprocessable(
+                    "A reason is needed to cancel an order",
+                    details=[{"field": "reason", "message": "required when cancelling"}],
+                )
+            return await self.cancel(order_id, reason, version)
+        order = await self._lock(order_id, version)
+        state.check_transition(order.status, status)
+        previous = order.status
+        now = utc_now()
+        if estimated_completion is not None:
+            order.estimated_completion = estimated_completion
+        if previous == "pending":
+            order.confirmed_at = now
+            for item in order.items:
+                item.sent_to_kitchen_at = now
+            if not order.stock_deducted:
+                await self._move_stock(order, [i for i in order.items if not i.is_voided], "sale")
+                order.stock_deducted = True
+        order.status = status
+        if status == "completed":
+            order.completed_at = now
+        order.version += 1
+        if previous == "pending":
+            self._kitchen_event(order, [i for i in order.items if not i.is_voided])
+        self._event("order_updated", order, previousStatus=previous)
+        await self._audit("order.status_changed", order, previous=previous)
+        if status == "completed" and order.table_id is not None:
+            await self.session.flush()
+            await release_if_free(self.session, self.restaurant.id, order.table_id)
+        return order
+
+    async def cancel(self, order_id: uuid.UUID, reason: str, version: int | None) -> Order:
+        order = await self._lock(order_id, version)
+        state.check_transition(order.status, "cancelled")
+        if order.payment_status not in ("unpaid", "refunded"):
+            raise Conflict(
+                f"Order {order.order_number} has payments ({order.payment_status}); "
+                "refund them before cancelling",
+                details={"paymentStatus": order.payment_status},
+            )
+        voiding = order.status in state.SENT_TO_KITCHEN
+        self.subject.require("orders.void" if voiding else "orders.cancel")
+        previous = order.status
+        if order.stock_deducted:
+            await self._move_stock(order, [i for i in order.items if not i.is_voided], "cancel")
+            order.stock_deducted = False
+        order.status = "cancelled"
+        order.cancelled_at = utc_now()
+        order.cancel_reason = reason
+        order.cancelled_by = self.subject.id
+        order.version += 1
+        self._event("order_updated", order, previousStatus=previous, reason=reason)
+        await self._audit(
+            "order.voided" if voiding else "order.cancelled",
+            order,
+            previous=previous,
+            reason=reason,
+            total=order.total_minor,
+        )
+        if order.table_id is not None:
+            await self.session.flush()
+            await release_if_free(self.session, self.restaurant.id, order.table_id)
+        return order
