@@ -6,10 +6,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Select
 
-T = TypeVar("T", bound=tuple[Any, ...])
+S = TypeVar("S", bound=Select[Any])
 
 
-def lock_for_update(statement: Select[T]) -> Select[T]:
+def lock_for_update(statement: S) -> S:
     """``SELECT ... FOR UPDATE`` on PostgreSQL.
 
     SQLite ignores ``FOR UPDATE``; there the whole write transaction already holds the

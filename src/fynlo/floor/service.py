@@ -10,9 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Select, exists, func, select, update
+from sqlalchemy import ColumnElement, Row, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import AuditActor, record
@@ -44,12 +44,6 @@ CLOSED_ORDER_STATUSES = ("completed", "cancelled")
 UNSEATABLE = (TableStatus.RESERVED, TableStatus.CLEANING)
 
 OpenOrderRow = Row[uuid.UUID, str, str, int, str]
-_S = TypeVar("_S", bound=Select[*tuple[Any, ...]])
-
-
-def _for_update(statement: _S) -> _S:
-    """:func:`lock_for_update`, typed for SQLAlchemy 2.1's variadic ``Select``."""
-    return cast(_S, lock_for_update(cast(Any, statement)))
 
 
 def _is_open() -> ColumnElement[bool]:
@@ -136,7 +130,7 @@ async def _lock_table(
     session: AsyncSession, restaurant_id: uuid.UUID, table_id: uuid.UUID
 ) -> DiningTable | None:
     return await session.scalar(
-        _for_update(
+        lock_for_update(
             select(DiningTable).where(
                 DiningTable.id == table_id, DiningTable.restaurant_id == restaurant_id
             )
@@ -342,7 +336,7 @@ class FloorService:
                 details=[{"field": body_field, "message": "must be another table"}],
             )
         rows = await self.session.scalars(
-            _for_update(
+            lock_for_update(
                 select(DiningTable)
                 .where(self._mine(), DiningTable.id.in_((path_id, body_id)))
                 .order_by(DiningTable.id)
@@ -377,7 +371,7 @@ class FloorService:
         if not candidates:
             return set()
         locked = await self.session.scalars(
-            _for_update(
+            lock_for_update(
                 select(Order.id).where(*at_table, Order.id.in_(candidates)).order_by(Order.id)
             )
         )

@@ -27,12 +27,13 @@ from fynlo.identity.schemas import (
     UserUpdate,
 )
 from fynlo.kit.errors import AlreadyExists, Forbidden, ResourceNotFound, Unprocessable
+from fynlo.kit.money import to_minor
 from fynlo.kit.pagination import PageParams
 from fynlo.models import Restaurant, RestaurantSettings, User, restaurant_owners
 
 
-def to_minor(amount: Decimal | None) -> int | None:
-    return None if amount is None else int((amount * 100).to_integral_value())
+def _minor_or_none(amount: Decimal | None) -> int | None:
+    return None if amount is None else to_minor(amount, field="hourlyRate")
 
 
 def user_out(user: User) -> UserOut:
@@ -184,7 +185,7 @@ class UserService:
             restaurant_id=restaurant.id if restaurant else None,
             platform_id=restaurant.platform_id if restaurant else self.subject.user.platform_id,
             pin_code_hash=await hash_secret(body.pin) if body.pin else None,
-            hourly_rate_minor=to_minor(body.hourly_rate),
+            hourly_rate_minor=_minor_or_none(body.hourly_rate),
             permissions=self._check_overrides(body.permissions) or {},
         )
         self.session.add(user)
@@ -239,7 +240,7 @@ class UserService:
             if value is not None:
                 setattr(user, field, value)
         if body.hourly_rate is not None:
-            user.hourly_rate_minor = to_minor(body.hourly_rate)
+            user.hourly_rate_minor = _minor_or_none(body.hourly_rate)
         overrides = self._check_overrides(body.permissions)
         if overrides is not None:
             user.permissions = overrides

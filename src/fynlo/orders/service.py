@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
+from fynlo.db.locking import lock_for_update
 from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
 from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
@@ -146,12 +147,10 @@ class OrderService:
         return order
 
     async def _lock(self, order_id: uuid.UUID, version: int | None) -> Order:
-        # FOR UPDATE on PostgreSQL; SQLite write requests already hold the database lock.
         order = await self.session.scalar(
-            self._scoped()
-            .where(Order.id == order_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
+            lock_for_update(self._scoped().where(Order.id == order_id)).execution_options(
+                populate_existing=True
+            )
         )
         if order is None:
             raise ResourceNotFound("Order", order_id)
