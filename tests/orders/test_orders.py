@@ -15,6 +15,7 @@ from fynlo.models import AuditLog, Order, OutboxEvent, Product
 from tests.orders.factories import product, set_tax
 from tests.world import World, login
 
+NOW = "2026-11-24T12:00:00Z"
 SPEC_BODY: dict[str, Any] = {
     "customerId": None,
     "tableNumber": "5",
@@ -452,3 +453,40 @@ async def test_receipt_in_every_format(
     assert pdf.content.startswith(b"%PDF")
     bad = await client.get(path, params={"width": 40}, headers=headers)
     assert error_of(bad, 422, "validation_error")["details"][0]["field"] == "width"
+
+
+async def test_every_order_write_names_the_missing_permission(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    item = await burger(session, world)
+    waiter = await login(client, world.users["waiter"])
+    created = await client.post("/api/orders", json=spec_body(item.id), headers=waiter)
+    order = created.json()["data"]
+    kitchen = await login(client, world.users["kitchen_staff"])
+    items = {"items": spec_body(item.id)["items"]}
+    cases = [
+        ("POST", "/api/orders", spec_body(item.id), "orders.create"),
+        ("POST", "/api/orders/preview", spec_body(item.id), "orders.create"),
+        (
+            "POST",
+            "/api/orders/sync",
+            {"orders": [{**spec_body(item.id), "id": str(uuid.uuid4()), "createdAt": NOW}]},
+            "orders.create",
+        ),
+        ("PATCH", f"/api/orders/{order['id']}/status", {"status": "confirmed"}, "orders.update"),
+        ("POST", f"/api/orders/{order['id']}/items", items, "orders.update"),
+        ("PATCH", f"/api/orders/{order['id']}", {"tipAmount": 1}, "orders.update"),
+        (
+            "DELETE",
+            f"/api/orders/{order['id']}/items/{order['items'][0]['id']}",
+            None,
+            "orders.update",
+        ),
+        ("POST", f"/api/orders/{order['id']}/cancel", {"reason": "x"}, "orders.cancel"),
+    ]
+    for method, path, body, permission in cases:
+        response = await client.request(method, path, json=body, headers=kitchen)
+        error = error_of(response, 403, "permission_denied")
+        assert error["details"]["permission"] == permission, (method, path)
+    # Kitchen staff may read orders.
+    assert (await client.get(f"/api/orders/{order['id']}", headers=kitchen)).status_code == 200
