@@ -166,3 +166,22 @@ async def test_offline_batch_sent_concurrently_from_two_connections(
     present = sum(a.json()["data"]["alreadyPresent"] for a in answers)
     assert (created, present) == (3, 3)
     assert await session.scalar(select(func.count()).select_from(Order)) == 3
+
+
+async def test_offline_order_for_a_product_deleted_meanwhile_is_rejected_alone(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    kept = await product(session, world.a1, price=400)
+    gone = await product(session, world.a1, name="Seasonal soup", price=550, is_archived=True)
+    await session.commit()
+    headers = await login(client, world.users["waiter"])
+    body = {
+        "orders": [
+            {"id": str(uuid.uuid4()), "createdAt": "2026-11-24T10:00:00Z", "items": line(gone.id)},
+            {"id": str(uuid.uuid4()), "createdAt": "2026-11-24T10:01:00Z", "items": line(kept.id)},
+        ]
+    }
+    answer = (await client.post("/api/orders/sync", json=body, headers=headers)).json()["data"]
+    assert [r["status"] for r in answer["results"]] == ["rejected", "created"]
+    assert answer["results"][0]["error"]["code"] == "product_unavailable"
+    assert await session.scalar(select(func.count()).select_from(Order)) == 1

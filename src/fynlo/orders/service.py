@@ -45,6 +45,14 @@ class OrderNotEditable(Conflict):
         )
 
 
+class PriceMismatch(Unprocessable):
+    """A client price that is not the menu's (a stale till): refused, never charged."""
+
+
+class ProductUnavailable(Unprocessable):
+    """An unknown, archived or 86'd product."""
+
+
 @dataclass(frozen=True)
 class PricingContext:
     """The restaurant's rules, read once per request."""
@@ -207,19 +215,19 @@ class OrderService:
             where = f"{field}.{index}"
             product = products.get(item.product_id)
             if product is None or product.is_archived:
-                raise Unprocessable(
+                raise ProductUnavailable(
                     f"{where}.productId: no such product on this restaurant's menu",
                     details=[{"field": f"{where}.productId", "message": "unknown product"}],
                 )
             if not product.is_available:
-                raise Unprocessable(
+                raise ProductUnavailable(
                     f"'{product.name}' is not available right now",
                     details=[{"field": f"{where}.productId", "message": "not available"}],
                 )
             if item.unit_price is not None:
                 sent = to_minor(item.unit_price, context.currency, field=f"{where}.unitPrice")
                 if sent != product.price_minor:
-                    raise Unprocessable(
+                    raise PriceMismatch(
                         f"Price of '{product.name}' is "
                         f"{to_major(product.price_minor, context.currency)}, "
                         f"not {item.unit_price}; refresh the menu",
@@ -241,7 +249,7 @@ class OrderService:
                     modifier.price, context.currency, field=f"{where}.modifiers.{position}.price"
                 )
                 if sent != match.price_minor:
-                    raise Unprocessable(
+                    raise PriceMismatch(
                         f"Price of {match.group} '{match.option}' on '{product.name}' is "
                         f"{to_major(match.price_minor, context.currency)}, not {modifier.price}; "
                         "refresh the menu",

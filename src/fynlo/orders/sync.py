@@ -16,20 +16,19 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from fynlo.kit.errors import FynloError, Unprocessable
+from fynlo.kit.errors import FynloError
+from fynlo.menu.service import InvalidModifierChoice
 from fynlo.models import Order
 from fynlo.orders.schemas import OfflineOrder, OrderSyncIn, OrderSyncOut, SyncError, SyncResult
-from fynlo.orders.service import OrderService
+from fynlo.orders.service import OrderService, PriceMismatch, ProductUnavailable
 
 
 def _rejection(error: FynloError) -> SyncError:
     code = error.code
-    if isinstance(error, Unprocessable):
-        text = error.message.lower()
-        if "price" in text:
-            code = "price_changed"
-        elif "product" in text or "not available" in text:
-            code = "product_unavailable"
+    if isinstance(error, PriceMismatch):
+        code = "price_changed"
+    elif isinstance(error, ProductUnavailable | InvalidModifierChoice):
+        code = "product_unavailable"
     return SyncError(code=code, message=error.message, details=error.details)
 
 
@@ -43,6 +42,14 @@ async def sync_orders(service: OrderService, body: OrderSyncIn) -> OrderSyncOut:
     )
 
 
+def _id_in_use(offline: OfflineOrder) -> SyncResult:
+    return SyncResult(
+        id=offline.id,
+        status="rejected",
+        error=SyncError(code="id_in_use", message="This order id is already in use"),
+    )
+
+
 async def _existing(service: OrderService, offline: OfflineOrder) -> SyncResult | None:
     found = await service.session.execute(
         select(Order.restaurant_id, Order.order_number).where(Order.id == offline.id)
@@ -51,11 +58,7 @@ async def _existing(service: OrderService, offline: OfflineOrder) -> SyncResult 
     if row is None:
         return None
     if row.restaurant_id != service.restaurant.id:
-        return SyncResult(
-            id=offline.id,
-            status="rejected",
-            error=SyncError(code="id_in_use", message="This order id is already in use"),
-        )
+        return _id_in_use(offline)
     return SyncResult(id=offline.id, status="already_present", order_number=row.order_number)
 
 
@@ -77,11 +80,9 @@ async def _sync_one(service: OrderService, offline: OfflineOrder, body: OrderSyn
         await savepoint.rollback()
         return SyncResult(id=offline.id, status="rejected", error=_rejection(error))
     except IntegrityError:
-        # Another connection created it a moment ago.
         await savepoint.rollback()
-        again = await _existing(service, offline)
-        if again is not None:
-            return again
-        raise
+        # Another connection created it a moment ago, or (invisible to this tenant) the id
+        # belongs to another restaurant's order.
+        return await _existing(service, offline) or _id_in_use(offline)
     await savepoint.commit()
     return SyncResult(id=offline.id, status="created", order_number=order.order_number)
