@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from fynlo.demo.loader import DEMO_PASSWORD
+from fynlo.menu.schemas import DIETARY_FLAGS
 from tests.conftest import LiveServer
+
+FIRST_RUN = (
+    "Created: 1 platforms, 9 users, 3 restaurants, 1 tills, 17 categories, 85 products, "
+    "26 tables, 15 stock items"
+)
+RERUN = (
+    "Created: 0 platforms, 0 users, 0 restaurants, 0 tills, 0 categories, 0 products, "
+    "0 tables, 0 stock items"
+)
 
 
 def _fynlo(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -32,6 +46,16 @@ def _count(db: Path, table: str) -> int:
         return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 
 
+def _text(result: subprocess.CompletedProcess[str]) -> str:
+    """The output with rich's line wrapping undone (the console is 80 columns in a pipe)."""
+    return " ".join(result.stdout.split())
+
+
+def _query(db: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
 @pytest.fixture(scope="module")
 def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("cli") / "fynlo.db"
@@ -44,37 +68,220 @@ def migrated_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_demo_loads_once_and_rerun_does_not_duplicate(migrated_db: Path) -> None:
     first = _fynlo(migrated_db, "demo")
     assert first.returncode == 0, first.stderr
-    assert "Created: 1 platforms, 9 users, 3 restaurants, 1 tills" in first.stdout
+    assert FIRST_RUN in _text(first)
     assert "manager@fynlo.demo" in first.stdout
-    users, restaurants = _count(migrated_db, "users"), _count(migrated_db, "restaurants")
+    tables = ("users", "restaurants", "products", "modifier_groups", "inventory", "stock_movements")
+    counts = [_count(migrated_db, table) for table in tables]
     second = _fynlo(migrated_db, "demo")
     assert second.returncode == 0, second.stderr
-    assert "Created: 0 platforms, 0 users, 0 restaurants, 0 tills" in second.stdout
-    assert (_count(migrated_db, "users"), _count(migrated_db, "restaurants")) == (
-        users,
-        restaurants,
-    )
+    assert RERUN in _text(second)
+    assert [_count(migrated_db, table) for table in tables] == counts
 
 
-async def test_demo_till_accepts_a_pin_sign_in(migrated_db: Path) -> None:
+@pytest.fixture(scope="module")
+def demo_db(migrated_db: Path) -> Path:
     loaded = _fynlo(migrated_db, "demo")
+    assert loaded.returncode == 0, loaded.stderr
     assert "X-Device-Token: demo-till-fynlo-bistro-soho" in loaded.stdout
-    with sqlite3.connect(migrated_db) as conn:
-        waiter_id = conn.execute(
-            "SELECT id FROM users WHERE email = 'waiter@fynlo.demo'"
-        ).fetchone()[0]
-    server = LiveServer({"FYNLO_DATABASE_URL": f"sqlite+aiosqlite:///{migrated_db}"})
-    try:
-        async with httpx.AsyncClient(base_url=server.url) as client:
-            response = await client.post(
-                "/api/auth/pin-login",
-                json={"userId": str(uuid.UUID(waiter_id)), "pin": "1004"},
-                headers={"X-Device-Token": "demo-till-fynlo-bistro-soho"},
-            )
-    finally:
-        server.stop()
+    return migrated_db
+
+
+@pytest.fixture(scope="module")
+def demo_server(demo_db: Path) -> Iterator[LiveServer]:
+    """One server on the demo database for every test below that needs one."""
+    server = LiveServer({"FYNLO_DATABASE_URL": f"sqlite+aiosqlite:///{demo_db}"})
+    yield server
+    server.stop()
+
+
+def _restaurant_id(db: Path, name: str) -> str:
+    return str(_query(db, "SELECT id FROM restaurants WHERE name = ?", name)[0][0])
+
+
+def test_demo_menu_tables_and_stock_are_consistent(demo_db: Path) -> None:
+    bistro = _restaurant_id(demo_db, "Fynlo Bistro Soho")
+    available = _query(
+        demo_db,
+        "SELECT count(*) FROM products "
+        "WHERE restaurant_id = ? AND is_available AND NOT is_archived",
+        bistro,
+    )[0][0]
+    assert available >= 30
+
+    # Every category names a station; every product's dietary flags are the API's.
+    assert _query(demo_db, "SELECT count(*) FROM categories WHERE kitchen_station IS NULL") == [
+        (0,)
+    ]
+    for (dietary,) in _query(demo_db, "SELECT dietary_info FROM products"):
+        assert set(json.loads(dietary)) <= {*DIETARY_FLAGS, "containsAllergens"}
+
+    # Modifier groups an order can satisfy: 0 <= min <= max <= options, names unique.
+    groups = _query(
+        demo_db,
+        "SELECT g.product_id, g.name, g.min_choices, g.max_choices, count(o.id), "
+        "count(DISTINCT lower(o.name)) FROM modifier_groups g "
+        "JOIN modifier_options o ON o.group_id = g.id GROUP BY g.id",
+    )
+    assert len(groups) >= 40
+    for _, name, low, high, options, distinct in groups:
+        assert 0 <= low <= high <= options, name
+        assert high >= 1, name
+        assert distinct == options, name
+    names = [(product, name.lower()) for product, name, *_ in groups]
+    assert len(names) == len(set(names))
+    steak = _query(
+        demo_db,
+        "SELECT g.min_choices, g.max_choices, sum(o.price_minor), count(o.id) "
+        "FROM modifier_groups g JOIN products p ON p.id = g.product_id "
+        "JOIN modifier_options o ON o.group_id = g.id "
+        "WHERE p.name LIKE '%ribeye%' AND g.name = 'Doneness' GROUP BY g.id",
+    )
+    assert steak == [(1, 1, 0, 5)]
+
+    tables = dict(
+        _query(
+            demo_db,
+            "SELECT r.name, count(t.id) FROM restaurants r "
+            "JOIN dining_tables t ON t.restaurant_id = r.id GROUP BY r.name",
+        )
+    )
+    assert tables == {
+        "Fynlo Bistro Soho": 12,
+        "Fynlo Cafe Camden": 6,
+        "Masala House Bengaluru": 8,
+    }
+    bistro_tables = _query(
+        demo_db, "SELECT number, seats, section FROM dining_tables WHERE restaurant_id = ?", bistro
+    )
+    assert {number for number, _, _ in bistro_tables} == {str(n) for n in range(1, 13)}
+    assert {seats for _, seats, _ in bistro_tables} == {2, 4, 6}
+    assert {section for _, _, section in bistro_tables} == {"Window", "Main", "Terrace"}
+
+    # The ledger sums to the level of every stock item; some start low enough to alert.
+    stock = _query(
+        demo_db,
+        "SELECT i.product_id, i.current_stock_milli, coalesce(i.reorder_point_milli, "
+        "i.minimum_stock_milli), (SELECT coalesce(sum(m.quantity_milli), 0) "
+        "FROM stock_movements m WHERE m.restaurant_id = i.restaurant_id "
+        "AND m.product_id = i.product_id) FROM inventory i",
+    )
+    assert len(stock) == 15
+    for product, level, _, ledger in stock:
+        assert ledger == level, product
+    assert any(level <= threshold for _, level, threshold, _ in stock)
+
+    masala_tax = _query(
+        demo_db, "SELECT tax_configuration FROM restaurants WHERE name = 'Masala House Bengaluru'"
+    )[0][0]
+    assert json.loads(masala_tax)["vatRate"] == 5
+
+
+async def test_demo_till_accepts_a_pin_sign_in(demo_db: Path, demo_server: LiveServer) -> None:
+    waiter_id = _query(demo_db, "SELECT id FROM users WHERE email = 'waiter@fynlo.demo'")[0][0]
+    async with httpx.AsyncClient(base_url=demo_server.url) as client:
+        response = await client.post(
+            "/api/auth/pin-login",
+            json={"userId": str(uuid.UUID(waiter_id)), "pin": "1004"},
+            headers={"X-Device-Token": "demo-till-fynlo-bistro-soho"},
+        )
     assert response.status_code == 200, response.text
     assert response.json()["data"]["user"]["role"] == "waiter"
+
+
+async def _sign_in(client: httpx.AsyncClient, email: str) -> dict[str, str]:
+    response = await client.post(
+        "/api/auth/login", json={"email": email, "password": DEMO_PASSWORD}
+    )
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['tokens']['access']}"}
+
+
+async def _menu(client: httpx.AsyncClient, headers: dict[str, str]) -> dict[str, str]:
+    response = await client.get("/api/products", params={"limit": 200}, headers=headers)
+    assert response.status_code == 200, response.text
+    return {p["name"]: p["id"] for p in response.json()["data"]["items"]}
+
+
+async def test_demo_waiter_orders_with_modifiers(demo_server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=demo_server.url) as client:
+        waiter = await _sign_in(client, "waiter@fynlo.demo")
+        menu = await _menu(client, waiter)
+        order = await client.post(
+            "/api/orders",
+            headers=waiter,
+            json={
+                "tableNumber": "5",
+                "orderType": "dine_in",
+                "items": [
+                    {
+                        "productId": menu["28-day aged ribeye steak (10oz)"],
+                        "quantity": 1,
+                        "unitPrice": 29.00,
+                        "modifiers": [
+                            {"type": "Doneness", "value": "Medium rare"},
+                            {"type": "Sauce", "value": "Peppercorn", "price": 2.50},
+                        ],
+                    },
+                    {
+                        "productId": menu["Fynlo beef burger"],
+                        "quantity": 2,
+                        "modifiers": [
+                            {"type": "Side", "value": "Sweet potato fries", "price": 1.00},
+                            {"type": "Extras", "value": "Smoked streaky bacon"},
+                            {"type": "Extras", "value": "Mature cheddar"},
+                        ],
+                    },
+                    {
+                        "productId": menu["Caffe latte"],
+                        "quantity": 1,
+                        "modifiers": [
+                            {"type": "size", "value": "large"},
+                            {"type": "Milk", "value": "Oat"},
+                        ],
+                    },
+                    {"productId": menu["Dark chocolate fondant"], "quantity": 1},
+                ],
+            },
+        )
+        owner = await _sign_in(client, "owner2@fynlo.demo")
+        masala = await _menu(client, owner)
+        preview = await client.post(
+            "/api/orders/preview",
+            headers=owner,
+            json={
+                "orderType": "takeaway",
+                "items": [
+                    {
+                        "productId": masala["Butter chicken"],
+                        "quantity": 1,
+                        "modifiers": [{"type": "Spice level", "value": "Medium"}],
+                    },
+                    {
+                        "productId": masala["Garlic naan"],
+                        "quantity": 1,
+                        "modifiers": [{"type": "Extras", "value": "Extra butter"}],
+                    },
+                ],
+            },
+        )
+    assert len(menu) >= 30
+    assert order.status_code == 201, order.text
+    data = order.json()["data"]
+    # 31.50 + 2 x 20.00 + 4.90 + 8.00, VAT included; 12.5 % service on dine-in.
+    assert (data["subtotal"], data["serviceCharge"], data["totalAmount"]) == (84.40, 10.55, 94.95)
+    assert data["tableNumber"] == "5"
+    stations = {item["productName"]: item["kitchenStation"] for item in data["items"]}
+    assert stations == {
+        "28-day aged ribeye steak (10oz)": "grill",
+        "Fynlo beef burger": "grill",
+        "Caffe latte": "bar",
+        "Dark chocolate fondant": "pastry",
+    }
+    # Masala House: INR, 5 % GST added to the menu prices, no service charge.
+    assert preview.status_code == 200, preview.text
+    totals = preview.json()["data"]
+    assert (totals["currency"], totals["subtotal"], totals["taxAmount"]) == ("INR", 520.0, 26.0)
+    assert totals["totalAmount"] == 546.0
 
 
 def test_create_platform_owner(migrated_db: Path) -> None:

@@ -101,7 +101,7 @@ def migrate(
 
 @app.command()
 def demo() -> None:
-    """Load demo data (platform, restaurants, staff of every role) and print the logins."""
+    """Load demo data (restaurants, staff, a till, menus, tables, stock); print the logins."""
     from fynlo.db.engine import create_engine, create_sessionmaker, write_intent
     from fynlo.demo.loader import DEMO_PASSWORD, DemoLoader, DemoReport
 

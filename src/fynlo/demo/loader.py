@@ -12,14 +12,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fynlo.auth.crypto import sha256_hex
 from fynlo.auth.passwords import hash_secret
 from fynlo.authz.roles import Role
+from fynlo.db.types import utc_now
+from fynlo.demo.menu_data import MASALA_TAX_CONFIGURATION, MENUS, TABLES, Item, Section
+from fynlo.inventory.schemas import SupplierContact
+from fynlo.kit.money import to_major, to_minor
+from fynlo.menu.schemas import CategoryCreate, ProductCreate
+from fynlo.menu.service import check_modifier_groups
 from fynlo.models import (
+    Category,
+    DiningTable,
+    InventoryItem,
+    ModifierGroup,
+    ModifierOption,
     Platform,
     PosDevice,
+    Product,
     Restaurant,
     RestaurantSettings,
+    StockMovement,
     User,
     restaurant_owners,
 )
+from fynlo.models.identity import DEFAULT_TAX_CONFIGURATION
+from fynlo.models.inventory import MILLI
 
 DEMO_PASSWORD = "Demo-Pass-2026!"  # noqa: S105 - printed to the operator on purpose
 PLATFORM_NAME = "Fynlo Demo Platform"
@@ -28,6 +43,9 @@ PLATFORM_OWNER_EMAIL = "platform@fynlo.demo"
 # random token from POST /api/devices, shown once.
 DEMO_DEVICE_TOKEN = "demo-till-fynlo-bistro-soho"  # noqa: S105 - demo data, printed on purpose
 DEMO_DEVICE_NAME = "Front counter till (demo)"
+OPENING_STOCK_REASON = "Opening stock (demo)"
+# The restaurant whose stock the demo tracks.
+STOCK_RESTAURANT = "bistro"
 
 
 @dataclass
@@ -96,6 +114,8 @@ class DemoLoader:
         ]
         steps += [(f"restaurant {spec.name}", self._restaurant_step(spec)) for spec in RESTAURANTS]
         steps += [("staff of every role", self.load_staff), ("a bound till", self.load_till)]
+        steps += [(f"menu of {spec.name}", self._menu_step(spec)) for spec in RESTAURANTS]
+        steps += [("tables", self.load_tables), ("stock levels", self.load_stock)]
         return steps
 
     async def _hash(self) -> str:
@@ -216,3 +236,254 @@ class DemoLoader:
             )
         self.report.count("tills", device is None)
         self.report.device_token = DEMO_DEVICE_TOKEN
+
+    # --- menu -------------------------------------------------------------------------
+
+    def _menu_step(self, spec: RestaurantSpec) -> Callable[[], Awaitable[None]]:
+        async def step() -> None:
+            await self.load_menu(spec.key)
+
+        return step
+
+    async def load_menu(self, key: str) -> None:
+        restaurant = self.restaurants[key]
+        if key == "masala" and restaurant.tax_configuration == DEFAULT_TAX_CONFIGURATION:
+            # Set once: a configuration someone has changed since is theirs, not the demo's.
+            restaurant.tax_configuration = dict(MASALA_TAX_CONFIGURATION)
+        categories = {
+            category.name.lower(): category
+            for category in await self.session.scalars(
+                select(Category).where(Category.restaurant_id == restaurant.id)
+            )
+        }
+        products = {
+            name.lower()
+            for name in await self.session.scalars(
+                select(Product.name).where(Product.restaurant_id == restaurant.id)
+            )
+        }
+        for position, section in enumerate(MENUS[key], start=1):
+            category = categories.get(section.name.lower())
+            self.report.count("categories", category is None)
+            if category is None:
+                category = self._category(restaurant, section, sort_order=position * 10)
+                categories[section.name.lower()] = category
+                await self.session.flush()  # its id, for the products below
+            for item_position, item in enumerate(section.items, start=1):
+                created = item.name.lower() not in products
+                if created:
+                    await self._product(restaurant, category, item, sort_order=item_position * 10)
+                    products.add(item.name.lower())
+                self.report.count("products", created)
+        await self.session.flush()
+
+    def _category(self, restaurant: Restaurant, section: Section, *, sort_order: int) -> Category:
+        # Validated as the API validates a new category, so the demo holds nothing it refuses.
+        body = CategoryCreate(
+            name=section.name,
+            description=section.description,
+            color=section.color,
+            sort_order=sort_order,
+            kitchen_station=section.station,
+        )
+        category = Category(
+            restaurant_id=restaurant.id,
+            name=body.name,
+            description=body.description,
+            color=body.color,
+            sort_order=body.sort_order,
+            kitchen_station=body.kitchen_station,
+            is_active=True,
+        )
+        self.session.add(category)
+        return category
+
+    async def _product(
+        self, restaurant: Restaurant, category: Category, item: Item, *, sort_order: int
+    ) -> Product:
+        currency = restaurant.currency
+        # The API's own request schema and modifier rules: valid dietary flags and
+        # allergens, tags, barcode format, and groups an order can always satisfy.
+        body = ProductCreate.model_validate(
+            {
+                "name": item.name,
+                "description": item.description,
+                "price": to_major(item.price, currency),
+                "costPrice": to_major(item.cost, currency),
+                "categoryId": category.id,
+                "barcode": item.barcode,
+                "dietaryInfo": {
+                    **dict.fromkeys(item.dietary, True),
+                    "containsAllergens": list(item.allergens),
+                },
+                "tags": list(item.tags),
+                "preparationTime": item.prep,
+                "kitchenStation": item.station,
+                "sortOrder": sort_order,
+                "taxCategory": "standard",
+                "takeawayTaxCategory": item.takeaway_tax_category,
+                "modifiers": [
+                    {
+                        "name": group.name,
+                        "minChoices": group.min_choices,
+                        "maxChoices": group.max_choices,
+                        "options": [
+                            {"name": option.name, "price": to_major(option.price, currency)}
+                            for option in group.options
+                        ],
+                    }
+                    for group in item.groups
+                ],
+            }
+        )
+        check_modifier_groups(body.modifiers)
+        barcode = body.barcode
+        if barcode is not None and await self._barcode_taken(restaurant, barcode):
+            barcode = None  # another (non-demo) product has it; barcodes must stay unique
+        product = Product(
+            restaurant_id=restaurant.id,
+            category_id=category.id,
+            name=body.name,
+            description=body.description,
+            price_minor=to_minor(body.price, currency),
+            cost_price_minor=to_minor(body.cost_price, currency),
+            barcode=barcode,
+            is_available=True,
+            is_archived=False,
+            dietary_info=body.dietary_info.model_dump(mode="json", by_alias=True),
+            tags=list(body.tags),
+            preparation_time=body.preparation_time,
+            kitchen_station=body.kitchen_station,
+            sort_order=body.sort_order,
+            tax_category=body.tax_category,
+            takeaway_tax_category=body.takeaway_tax_category,
+            version=1,
+        )
+        product.modifier_groups = [
+            ModifierGroup(
+                restaurant_id=restaurant.id,
+                name=group.name,
+                min_choices=group.min_choices,
+                max_choices=group.max_choices,
+                sort_order=group_position,
+                options=[
+                    ModifierOption(
+                        restaurant_id=restaurant.id,
+                        name=option.name,
+                        price_minor=to_minor(option.price, currency),
+                        is_available=option.is_available,
+                        sort_order=option_position,
+                    )
+                    for option_position, option in enumerate(group.options)
+                ],
+            )
+            for group_position, group in enumerate(body.modifiers)
+        ]
+        self.session.add(product)
+        return product
+
+    async def _barcode_taken(self, restaurant: Restaurant, barcode: str) -> bool:
+        found = await self.session.scalar(
+            select(Product.id)
+            .where(
+                Product.restaurant_id == restaurant.id,
+                Product.barcode == barcode,
+                Product.is_archived.is_(False),
+            )
+            .limit(1)
+        )
+        return found is not None
+
+    # --- floor ------------------------------------------------------------------------
+
+    async def load_tables(self) -> None:
+        for key, tables in TABLES.items():
+            restaurant = self.restaurants[key]
+            numbers = set(
+                await self.session.scalars(
+                    select(DiningTable.number).where(DiningTable.restaurant_id == restaurant.id)
+                )
+            )
+            for table in tables:
+                created = table.number not in numbers
+                if created:
+                    self.session.add(
+                        DiningTable(
+                            restaurant_id=restaurant.id,
+                            number=table.number,
+                            seats=table.seats,
+                            section=table.section,
+                            status="available",
+                            is_active=True,
+                            version=1,
+                        )
+                    )
+                self.report.count("tables", created)
+        await self.session.flush()
+
+    # --- stock ------------------------------------------------------------------------
+
+    async def load_stock(self) -> None:
+        """Levels for the bistro's tracked products, each with its opening ledger row."""
+        restaurant = self.restaurants[STOCK_RESTAURANT]
+        products = {
+            product.name.lower(): product
+            for product in await self.session.scalars(
+                select(Product).where(
+                    Product.restaurant_id == restaurant.id, Product.is_archived.is_(False)
+                )
+            )
+        }
+        tracked = set(
+            await self.session.scalars(
+                select(InventoryItem.product_id).where(InventoryItem.restaurant_id == restaurant.id)
+            )
+        )
+        now = utc_now()
+        for section in MENUS[STOCK_RESTAURANT]:
+            for item in section.items:
+                product = products.get(item.name.lower())
+                if item.stock is None or product is None:
+                    continue
+                created = product.id not in tracked
+                if created:
+                    stock = item.stock
+                    level = stock.level * MILLI
+                    contact = SupplierContact(
+                        name=stock.supplier.contact,
+                        email=stock.supplier.email,
+                        phone=stock.supplier.phone,
+                        account_number=stock.supplier.account_number,
+                    )
+                    self.session.add(
+                        InventoryItem(
+                            restaurant_id=restaurant.id,
+                            product_id=product.id,
+                            current_stock_milli=level,
+                            minimum_stock_milli=stock.minimum * MILLI,
+                            maximum_stock_milli=stock.maximum * MILLI,
+                            reorder_point_milli=stock.reorder_point * MILLI,
+                            reorder_quantity_milli=stock.reorder_quantity * MILLI,
+                            unit=stock.unit,
+                            cost_per_unit_minor=stock.cost_per_unit,
+                            supplier_name=stock.supplier.name,
+                            supplier_contact=contact.model_dump(mode="json", exclude_none=True),
+                            last_restocked=now,
+                            auto_reorder=False,
+                            turnover_rate=stock.turnover,
+                            low_stock_alerted=False,
+                        )
+                    )
+                    # The ledger sums to the level: the opening stock is its first row.
+                    self.session.add(
+                        StockMovement(
+                            restaurant_id=restaurant.id,
+                            product_id=product.id,
+                            kind="restock",
+                            quantity_milli=level,
+                            balance_after_milli=level,
+                            reason=OPENING_STOCK_REASON,
+                        )
+                    )
+                self.report.count("stock items", created)
+        await self.session.flush()

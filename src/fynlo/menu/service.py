@@ -57,6 +57,9 @@ from fynlo.models import (
 
 MENU_UPDATED = "menu_updated"
 
+# Known without configuration: "standard" is the restaurant's VAT rate, the others are 0 %.
+BUILT_IN_TAX_CATEGORIES = frozenset({"standard", "zero", "exempt"})
+
 
 def _invalid(field: str, message: str) -> Unprocessable:
     return Unprocessable(f"{field}: {message}", details=[{"field": field, "message": message}])
@@ -520,7 +523,7 @@ class ProductService:
         if value is None:
             return
         configured = (restaurant.tax_configuration or {}).get("taxCategories") or {}
-        allowed = {"standard", *configured}
+        allowed = {*BUILT_IN_TAX_CATEGORIES, *configured}
         if value not in allowed:
             raise _invalid(
                 field,

@@ -23,7 +23,7 @@ from fynlo.inventory.service import allows_negative_stock, stock_deducted_on
 from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion, Unprocessable
 from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
-from fynlo.menu.service import choose_modifiers
+from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
 from fynlo.models import Order, OrderItem, Product, Restaurant, RestaurantSettings
 from fynlo.models.inventory import MILLI
 from fynlo.orders import numbering, pricing, state
@@ -76,7 +76,7 @@ class PricingContext:
             return self.vat_rate_bp
         if category in self.category_rates_bp:
             return self.category_rates_bp[category]
-        if category in ("zero", "exempt"):
+        if category in BUILT_IN_TAX_CATEGORIES:
             return 0
         raise Unprocessable(
             f"Product '{product.name}' has tax category '{category}', which the restaurant's "
