@@ -41,6 +41,7 @@ test-sqlite: install
 ## bench: the benchmarks in bench/ (PostgreSQL), each printing its figures and target
 bench: install
 	$(BIN)/python -m bench.login
+	$(BIN)/python -m bench.orders
 
 ## lock: re-resolve requirements.lock from pyproject.toml
 lock: $(BIN)/uv

@@ -29,7 +29,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -240,22 +240,37 @@ async def running_server(
     It runs in a directory of its own (so no ``.env`` of the caller's directory is read) and
     its output goes to a log file there, removed afterwards unless the block failed.
     """
+    command = [sys.executable, "-m", "fynlo.cli", "serve", "--host", "127.0.0.1"]
+    async with running_http_server(
+        lambda port: [*command, "--port", str(port), "--workers", str(workers)],
+        env,
+        workers=workers,
+        startup_timeout=startup_timeout,
+    ) as server:
+        yield server
+
+
+@asynccontextmanager
+async def running_http_server(
+    command: Callable[[int], Sequence[str]],
+    env: Mapping[str, str],
+    *,
+    workers: int = 1,
+    startup_timeout: float = 60,
+    name: str = "server",
+) -> AsyncIterator[Server]:
+    """Run ``command(port)`` (any HTTP server with ``GET /api/health`` answering
+    ``{"success": true}``) on a free loopback port, as :func:`running_server` runs Fynlo:
+    its own directory and log file, yielded once healthy, stopped when the block ends."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    workdir = Path(tempfile.mkdtemp(prefix=f"fynlo-bench-server-{port}-"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"fynlo-bench-{name}-{port}-"))
     log_path = workdir / "server.log"
+    argv = list(command(port))
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "fynlo.cli",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--workers",
-            str(workers),
+            argv[0],
+            *argv[1:],
             env=dict(env),
             cwd=workdir,
             stdin=asyncio.subprocess.DEVNULL,
@@ -270,7 +285,7 @@ async def running_server(
     finally:
         await _stop(proc)
         if failed:
-            print(f"(server log kept at {log_path})", file=sys.stderr)
+            print(f"({name} log kept at {log_path})", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 
@@ -354,7 +369,7 @@ def print_figures(title: str, figures: Sequence[Figure]) -> None:
         (f.name, f.value, f.target, f.verdict) for f in figures
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    rule = "  ".join("-" * w for w in widths)
+    rule = "  ".join("-" * w for w in widths).rstrip()
     print(f"\n{title}\n{rule}")
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -393,3 +408,50 @@ def machine_info(pg_version: str) -> list[tuple[str, str]]:
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         ("PostgreSQL", pg_version),
     ]
+
+
+# --------------------------------------------------------------------------- CPU time
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_cpu_seconds(stat: str) -> float:
+    # /proc/<pid>/stat: "pid (comm) state ..." ; utime and stime are fields 14 and 15
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (its threads included); None when
+    /proc cannot tell (not Linux, or the process is gone)."""
+    try:
+        return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def postgres_cpu_seconds() -> float | None:
+    """CPU seconds of every process named ``postgres`` on this machine (its backends and
+    background workers, whoever's databases they serve); None when PostgreSQL is not local or
+    /proc cannot tell. A backend that exits between two readings takes its CPU time with it,
+    so take readings around phases whose connections stay open."""
+    total, seen = 0.0, False
+    try:
+        entries = list(Path("/proc").iterdir())
+    except OSError:
+        return None
+    for entry in entries:
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
+            continue
+        try:
+            total += _stat_cpu_seconds(stat)
+        except (ValueError, IndexError):
+            continue
+        seen = True
+    return total if seen else None
