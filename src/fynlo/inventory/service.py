@@ -7,7 +7,7 @@ always sums to the level on file.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -60,17 +60,24 @@ async def _pos_settings(session: AsyncSession, restaurant_id: uuid.UUID) -> dict
     return settings if isinstance(settings, dict) else {}
 
 
-async def allows_negative_stock(session: AsyncSession, restaurant_id: uuid.UUID) -> bool:
+def negative_stock_allowed(pos_settings: Mapping[str, Any]) -> bool:
     """``pos_settings["allowNegativeStock"]``: sell past zero (and alert) instead of refusing."""
-    return (await _pos_settings(session, restaurant_id)).get("allowNegativeStock") is True
+    return pos_settings.get("allowNegativeStock") is True
+
+
+def deduct_stock_on(pos_settings: Mapping[str, Any]) -> Literal["confirm", "create"]:
+    """``pos_settings["stockDeductOn"]``: when an order takes its stock (default: confirm)."""
+    return "create" if pos_settings.get("stockDeductOn") == "create" else "confirm"
+
+
+async def allows_negative_stock(session: AsyncSession, restaurant_id: uuid.UUID) -> bool:
+    return negative_stock_allowed(await _pos_settings(session, restaurant_id))
 
 
 async def stock_deducted_on(
     session: AsyncSession, restaurant_id: uuid.UUID
 ) -> Literal["confirm", "create"]:
-    """``pos_settings["stockDeductOn"]``: when an order takes its stock (default: confirm)."""
-    value = (await _pos_settings(session, restaurant_id)).get("stockDeductOn")
-    return "create" if value == "create" else "confirm"
+    return deduct_stock_on(await _pos_settings(session, restaurant_id))
 
 
 def to_milli(quantity: Decimal) -> int:

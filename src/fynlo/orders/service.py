@@ -19,7 +19,7 @@ from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
 from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
 from fynlo.inventory import ledger
-from fynlo.inventory.service import allows_negative_stock, stock_deducted_on
+from fynlo.inventory.service import deduct_stock_on, negative_stock_allowed
 from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion, Unprocessable
 from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
@@ -338,7 +338,7 @@ class OrderService:
     # --- stock ------------------------------------------------------------------------
 
     async def _move_stock(self, order: Order, items: Sequence[OrderItem], kind: str) -> None:
-        allow_negative = await allows_negative_stock(self.session, self.restaurant.id)
+        allow_negative = negative_stock_allowed((await self.context()).pos)
         sign = -1 if kind == "sale" else 1
         quantities: dict[uuid.UUID, tuple[int, str]] = {}
         for item in items:
@@ -508,12 +508,13 @@ class OrderService:
             version=1,
             items=items,
         )
+        deduct_now = deduct_stock_on(context.pos) == "create"
+        order.stock_deducted = deduct_now
         self._reprice(order, context)
         self.session.add(order)
         await self.session.flush()
-        if await stock_deducted_on(self.session, self.restaurant.id) == "create":
+        if deduct_now:
             await self._move_stock(order, items, "sale")
-            order.stock_deducted = True
         self._event("new_order", order, itemCount=sum(i.quantity for i in items))
         await self._audit(
             "order.create",
