@@ -185,3 +185,18 @@ async def test_offline_order_for_a_product_deleted_meanwhile_is_rejected_alone(
     assert [r["status"] for r in answer["results"]] == ["rejected", "created"]
     assert answer["results"][0]["error"]["code"] == "product_unavailable"
     assert await session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+async def test_the_same_order_twice_in_one_batch_is_created_once(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    item = await product(session, world.a1, price=400)
+    await session.commit()
+    headers = await login(client, world.users["waiter"])
+    twice = {"id": str(uuid.uuid4()), "createdAt": "2026-11-24T10:00:00Z", "items": line(item.id)}
+    answer = (
+        await client.post("/api/orders/sync", json={"orders": [twice, twice]}, headers=headers)
+    ).json()["data"]
+    assert [r["status"] for r in answer["results"]] == ["created", "already_present"]
+    assert answer["results"][0]["orderNumber"] == answer["results"][1]["orderNumber"]
+    assert await session.scalar(select(func.count()).select_from(Order)) == 1

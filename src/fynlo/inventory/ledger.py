@@ -78,24 +78,22 @@ async def apply(
     }
     if movement.kind == "restock":
         values["last_restocked"] = utc_now()
-    result = await session.execute(
+    # RETURNING the row refreshes the session's copy: the reorder check needs no re-read.
+    item = await session.scalar(
         update(InventoryItem)
         .where(*condition)
         .values(**values)
-        .returning(InventoryItem.id, InventoryItem.current_stock_milli)
-        .execution_options(synchronize_session=False)
+        .returning(InventoryItem)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    row = result.first()
-    if row is None:
-        item = await session.scalar(
-            select(InventoryItem).where(*condition[:2]).execution_options(populate_existing=True)
+    if item is None:
+        current = await session.scalar(
+            select(InventoryItem.current_stock_milli).where(*condition[:2])
         )
-        if item is None:
+        if current is None:
             return None  # not stock-tracked
-        raise OutOfStock(
-            movement.product_id, product_name, -movement.delta_milli, item.current_stock_milli
-        )
-    inventory_id, balance = row
+        raise OutOfStock(movement.product_id, product_name, -movement.delta_milli, current)
+    balance = item.current_stock_milli
     entry = StockMovement(
         id=uuid.uuid4(),
         restaurant_id=restaurant_id,
@@ -108,7 +106,7 @@ async def apply(
         reason=movement.reason,
     )
     session.add(entry)
-    await watch_reorder_point(session, inventory_id, balance, product_name)
+    _check_reorder_point(session, item, balance, product_name)
     return entry
 
 
@@ -123,6 +121,12 @@ async def watch_reorder_point(
     await session.flush()
     item = await session.get(InventoryItem, inventory_id, populate_existing=True)
     assert item is not None
+    _check_reorder_point(session, item, balance, product_name)
+
+
+def _check_reorder_point(
+    session: AsyncSession, item: InventoryItem, balance: int, product_name: str
+) -> None:
     threshold = (
         item.reorder_point_milli
         if item.reorder_point_milli is not None

@@ -10,11 +10,13 @@ from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from pydantic.alias_generators import to_camel as _camel
+from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from fynlo.db.base import Base
 from fynlo.kit.errors import AlreadyExists, FynloError
 
 _HTTP_CODES = {
@@ -108,16 +110,32 @@ async def handle_http_exception(request: Request, exc: Exception) -> JSONRespons
     return error_response(request, exc.status_code, code, message, None, exc.headers)
 
 
-_PG_UNIQUE = re.compile(r'unique constraint "uq_[a-z0-9]+?_(?P<cols>[a-z0-9_]+)"')
+_PG_UNIQUE = re.compile(r'unique constraint "(?P<name>[a-z0-9_]+)"')
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
 
 
-def _unique_fields(message: str) -> list[str] | None:
-    if match := _PG_UNIQUE.search(message):
-        return [match["cols"]]
-    if match := _SQLITE_UNIQUE.search(message):
-        return [part.strip().split(".")[-1] for part in match["cols"].split(",")]
+def _constraint_columns(name: str) -> list[str] | None:
+    """Columns of a unique constraint or index, by its name in the models' metadata."""
+    for table in Base.metadata.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, UniqueConstraint) and constraint.name == name:
+                return [column.name for column in constraint.columns]
+        for index in table.indexes:
+            if index.unique and index.name == name:
+                return [column.name for column in index.columns]
     return None
+
+
+def _unique_fields(message: str) -> list[str] | None:
+    columns: list[str] | None = None
+    if match := _PG_UNIQUE.search(message):
+        columns = _constraint_columns(match["name"])
+    elif match := _SQLITE_UNIQUE.search(message):
+        columns = [part.strip().split(".")[-1] for part in match["cols"].split(",")]
+    if not columns:
+        return None
+    # The tenant column is the scope, not something the caller chose.
+    return [c for c in columns if c != "restaurant_id"] or columns
 
 
 async def handle_integrity_error(request: Request, exc: Exception) -> JSONResponse:

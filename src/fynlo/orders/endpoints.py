@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
@@ -55,6 +55,21 @@ def _modifiers(item: OrderItem, currency: str) -> list[ModifierOut]:
         ModifierOut(type=m["type"], value=m["value"], price=to_major(int(m["price"]), currency))
         for m in item.modifiers
     ]
+
+
+def _priced_item(item: OrderItem, currency: str) -> dict[str, Any]:
+    """The fields an item shows wherever it is priced (saved order or preview)."""
+    return {
+        "product_id": item.product_id,
+        "product_name": item.product_name,
+        "quantity": item.quantity,
+        "unit_price": to_major(item.unit_price_minor, currency),
+        "modifiers": _modifiers(item, currency),
+        "total_price": to_major(item.total_minor, currency),
+        "discount_amount": to_major(item.discount_minor, currency),
+        "tax_rate": _rate(item.tax_rate_bp),
+        "tax_amount": to_major(item.tax_minor, currency),
+    }
 
 
 def _vat_lines(items: list[OrderItem], currency: str) -> list[VatLine]:
@@ -110,16 +125,8 @@ def order_out(order: Order) -> OrderOut:
         version=order.version,
         items=[
             OrderItemOut(
+                **_priced_item(i, c),
                 id=i.id,
-                product_id=i.product_id,
-                product_name=i.product_name,
-                quantity=i.quantity,
-                unit_price=to_major(i.unit_price_minor, c),
-                modifiers=_modifiers(i, c),
-                total_price=to_major(i.total_minor, c),
-                discount_amount=to_major(i.discount_minor, c),
-                tax_rate=_rate(i.tax_rate_bp),
-                tax_amount=to_major(i.tax_minor, c),
                 notes=i.notes,
                 kitchen_station=i.kitchen_station,
                 kitchen_status=i.kitchen_status,
@@ -149,20 +156,7 @@ def preview_out(
         tip_amount=to_major(totals.tip, c),
         total_amount=to_major(totals.total, c),
         vat_breakdown=_vat_lines(items, c),
-        items=[
-            PreviewItemOut(
-                product_id=i.product_id,
-                product_name=i.product_name,
-                quantity=i.quantity,
-                unit_price=to_major(i.unit_price_minor, c),
-                modifiers=_modifiers(i, c),
-                total_price=to_major(i.total_minor, c),
-                discount_amount=to_major(i.discount_minor, c),
-                tax_rate=_rate(i.tax_rate_bp),
-                tax_amount=to_major(i.tax_minor, c),
-            )
-            for i in items
-        ],
+        items=[PreviewItemOut(**_priced_item(i, c)) for i in items],
     )
 
 

@@ -24,7 +24,7 @@ from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion, Unprocess
 from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
 from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
-from fynlo.models import Order, OrderItem, Product, Restaurant, RestaurantSettings
+from fynlo.models import Category, Order, OrderItem, Product, Restaurant, RestaurantSettings
 from fynlo.models.inventory import MILLI
 from fynlo.orders import numbering, pricing, state
 from fynlo.orders.schemas import (
@@ -285,8 +285,6 @@ class OrderService:
 
     async def _station_defaults(self, items: list[OrderItem]) -> None:
         """Items of products without a station go to their category's station."""
-        from fynlo.models import Category
-
         missing = {i.product_id for i in items if i.kitchen_station is None}
         if not missing:
             return

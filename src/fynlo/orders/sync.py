@@ -13,6 +13,8 @@ for orders taken online.
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -33,7 +35,20 @@ def _rejection(error: FynloError) -> SyncError:
 
 
 async def sync_orders(service: OrderService, body: OrderSyncIn) -> OrderSyncOut:
-    results = [await _sync_one(service, offline, body) for offline in body.orders]
+    found = await service.session.execute(
+        select(Order.id, Order.restaurant_id, Order.order_number).where(
+            Order.id.in_({o.id for o in body.orders})
+        )
+    )
+    known = {row.id: _known(service, row.id, row.restaurant_id, row.order_number) for row in found}
+    results: list[SyncResult] = []
+    for offline in body.orders:
+        result = known.get(offline.id) or await _sync_one(service, offline, body)
+        if result.status == "created":  # the same id twice in one batch
+            known[offline.id] = _known(
+                service, offline.id, service.restaurant.id, result.order_number
+            )
+        results.append(result)
     return OrderSyncOut(
         results=results,
         created=sum(r.status == "created" for r in results),
@@ -42,12 +57,23 @@ async def sync_orders(service: OrderService, body: OrderSyncIn) -> OrderSyncOut:
     )
 
 
-def _id_in_use(offline: OfflineOrder) -> SyncResult:
+def _id_in_use(order_id: uuid.UUID) -> SyncResult:
     return SyncResult(
-        id=offline.id,
+        id=order_id,
         status="rejected",
         error=SyncError(code="id_in_use", message="This order id is already in use"),
     )
+
+
+def _known(
+    service: OrderService,
+    order_id: uuid.UUID,
+    restaurant_id: uuid.UUID,
+    order_number: str | None,
+) -> SyncResult:
+    if restaurant_id != service.restaurant.id:
+        return _id_in_use(order_id)
+    return SyncResult(id=order_id, status="already_present", order_number=order_number)
 
 
 async def _existing(service: OrderService, offline: OfflineOrder) -> SyncResult | None:
@@ -55,17 +81,10 @@ async def _existing(service: OrderService, offline: OfflineOrder) -> SyncResult 
         select(Order.restaurant_id, Order.order_number).where(Order.id == offline.id)
     )
     row = found.first()
-    if row is None:
-        return None
-    if row.restaurant_id != service.restaurant.id:
-        return _id_in_use(offline)
-    return SyncResult(id=offline.id, status="already_present", order_number=row.order_number)
+    return None if row is None else _known(service, offline.id, *row)
 
 
 async def _sync_one(service: OrderService, offline: OfflineOrder, body: OrderSyncIn) -> SyncResult:
-    existing = await _existing(service, offline)
-    if existing is not None:
-        return existing
     savepoint = await service.session.begin_nested()
     try:
         order = await service.create(
@@ -83,6 +102,6 @@ async def _sync_one(service: OrderService, offline: OfflineOrder, body: OrderSyn
         await savepoint.rollback()
         # Another connection created it a moment ago, or (invisible to this tenant) the id
         # belongs to another restaurant's order.
-        return await _existing(service, offline) or _id_in_use(offline)
+        return await _existing(service, offline) or _id_in_use(offline.id)
     await savepoint.commit()
     return SyncResult(id=offline.id, status="created", order_number=order.order_number)
