@@ -290,13 +290,17 @@ async def running_http_server(
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+METRICS_TIMEOUT_SECONDS = 300.0
+
+
 async def server_histogram(
     client: httpx.AsyncClient, metric: str, labels: Mapping[str, str]
 ) -> tuple[float, float]:
     """``(sum, count)`` of one Prometheus histogram series from the server's ``/metrics``."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    response = await client.get("/metrics")
+    # Generous: after an open-loop phase the server may still be working off its queue.
+    response = await client.get("/metrics", timeout=METRICS_TIMEOUT_SECONDS)
     response.raise_for_status()
     total, count = 0.0, 0.0
     for family in text_string_to_metric_families(response.text):

@@ -294,3 +294,106 @@ async def test_two_movements_in_one_transaction_alert_once(
         )
     await session.commit()
     assert len(await alerts_of(session, product)) == 1
+
+
+async def test_several_products_move_in_one_statement_or_not_at_all(
+    session: AsyncSession, world: World
+) -> None:
+    """An order's lines move together: one short product refuses them all (nothing
+    half-applied once the transaction rolls back); untracked products are skipped; a
+    product allowed past zero is not held to the floor of the others."""
+    chips = await create_product(session, world.a1, name="Chips")
+    cola = await create_product(session, world.a1, name="Cola")
+    napkin = await create_product(session, world.a1, name="Napkin")  # not stock-tracked
+    other_tenant = await create_product(session, world.a2, name="Chips")
+    await track(session, chips, stock=5)
+    await track(session, cola, stock=1)
+    await track(session, other_tenant, stock=5)
+    await session.commit()
+    ids = {"chips": chips.id, "cola": cola.id, "napkin": napkin.id, "foreign": other_tenant.id}
+    restaurant_id = world.a1.id
+
+    def sale(**quantities: int) -> list[ledger.Movement]:
+        return [ledger.Movement(ids[n], -q * MILLI, "sale") for n, q in quantities.items()]
+
+    with pytest.raises(ledger.OutOfStock) as refused:
+        await ledger.apply_many(
+            session,
+            restaurant_id,
+            sale(chips=2, cola=2, napkin=1),
+            allow_negative=False,
+            names={ids["cola"]: "Cola"},
+        )
+    assert refused.value.details["productId"] == str(ids["cola"])
+    assert "Not enough stock of 'Cola'" in refused.value.message
+    await session.rollback()
+    assert await level(session, ids["chips"]) == 5 * MILLI
+
+    entries = await ledger.apply_many(
+        session, restaurant_id, sale(chips=2, cola=1, napkin=1), allow_negative=False, names={}
+    )
+    assert sorted(e.product_id for e in entries) == sorted([ids["chips"], ids["cola"]])
+    assert {e.product_id: e.balance_after_milli for e in entries} == {
+        ids["chips"]: 3 * MILLI,
+        ids["cola"]: 0,
+    }
+    # A restaurant's movement never reaches another tenant's row of the same product name.
+    assert (
+        await ledger.apply_many(
+            session, restaurant_id, sale(foreign=1), allow_negative=False, names={}
+        )
+        == []
+    )
+    oversold = await ledger.apply_many(
+        session, restaurant_id, sale(chips=1, cola=3), allow_negative=True, names={}
+    )
+    assert {e.product_id: e.balance_after_milli for e in oversold} == {
+        ids["chips"]: 2 * MILLI,
+        ids["cola"]: -3 * MILLI,
+    }
+    # Back from below zero: a return is never refused for leaving the level negative.
+    back = await ledger.apply_many(
+        session,
+        restaurant_id,
+        [
+            ledger.Movement(ids["cola"], MILLI, "cancel"),
+            ledger.Movement(ids["chips"], MILLI, "cancel"),
+        ],
+        allow_negative=False,
+        names={},
+    )
+    assert {e.product_id: e.balance_after_milli for e in back} == {
+        ids["chips"]: 3 * MILLI,
+        ids["cola"]: -2 * MILLI,
+    }
+    await session.commit()
+    assert await level(session, ids["foreign"]) == 5 * MILLI
+    for name in ("chips", "cola"):
+        assert await ledger_balance(session, restaurant_id, ids[name]) == await level(
+            session, ids[name]
+        )
+
+
+async def test_apply_many_takes_one_movement_per_product_of_one_kind(
+    session: AsyncSession, world: World
+) -> None:
+    product = await create_product(session, world.a1)
+    with pytest.raises(ValueError, match="one movement per product"):
+        await ledger.apply_many(
+            session,
+            world.a1.id,
+            [ledger.Movement(product.id, -MILLI, "sale")] * 2,
+            allow_negative=False,
+            names={},
+        )
+    with pytest.raises(ValueError, match="all of one kind"):
+        await ledger.apply_many(
+            session,
+            world.a1.id,
+            [
+                ledger.Movement(product.id, -MILLI, "sale"),
+                ledger.Movement(uuid.uuid4(), MILLI, "restock"),
+            ],
+            allow_negative=False,
+            names={},
+        )

@@ -200,3 +200,55 @@ async def test_the_same_order_twice_in_one_batch_is_created_once(
     assert [r["status"] for r in answer["results"]] == ["created", "already_present"]
     assert answer["results"][0]["orderNumber"] == answer["results"][1]["orderNumber"]
     assert await session.scalar(select(func.count()).select_from(Order)) == 1
+
+
+async def test_orders_with_the_same_products_in_crossed_order_never_deadlock(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    """Stock rows are locked in one order whatever the order of the lines, so concurrent
+    orders (and cancels, which put stock back) of the same products queue, never deadlock."""
+    fries = await product(session, world.a1, name="Fries", stock=100)
+    shake = await product(session, world.a1, name="Shake", stock=100)
+    await set_pos(session, world.a1, stockDeductOn="create", allowNegativeStock=False)
+    await session.commit()
+    headers = await login(client, world.users["manager"])
+    crossed = [line(fries.id) + line(shake.id), line(shake.id) + line(fries.id)]
+
+    async with make_client(app) as other:
+        first = await asyncio.gather(
+            *(
+                (client if n % 2 else other).post(
+                    "/api/orders", json={"items": crossed[n % 2]}, headers=headers
+                )
+                for n in range(30)
+            )
+        )
+        assert [r.status_code for r in first] == [201] * 30, [r.text for r in first][:1]
+        cancels = [
+            other.post(
+                f"/api/orders/{r.json()['data']['id']}/cancel",
+                json={"reason": "customer left", "version": r.json()["data"]["version"]},
+                headers=headers,
+            )
+            for r in first[:10]
+        ]
+        more = [
+            client.post("/api/orders", json={"items": crossed[n % 2]}, headers=headers)
+            for n in range(10)
+        ]
+        second = await asyncio.gather(*cancels, *more)
+    assert [r.status_code for r in second] == [200] * 10 + [201] * 10, [
+        r.text for r in second if r.status_code >= 300
+    ][:1]
+
+    for item in (fries, shake):
+        stock = await session.scalar(
+            select(InventoryItem.current_stock_milli).where(InventoryItem.product_id == item.id)
+        )
+        moved = await session.scalar(
+            select(func.sum(StockMovement.quantity_milli)).where(
+                StockMovement.product_id == item.id
+            )
+        )
+        assert stock == (100 - 40 + 10) * 1000  # 40 sold, 10 of them put back
+        assert moved == -30 * 1000

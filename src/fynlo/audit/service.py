@@ -13,9 +13,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from fynlo.db.types import utc_now
 from fynlo.models import AuditChainHead, AuditLog
@@ -60,6 +61,33 @@ def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return loaded
 
 
+_LOCKED_HEAD = (
+    select(AuditChainHead)
+    .where(AuditChainHead.chain_key == bindparam("chain_key"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+
+
+async def _locked_head(session: AsyncSession, chain_key: str) -> AuditChainHead:
+    """The chain's head, locked until commit; a chain's first row creates it."""
+    if session.identity_map.get(identity_key(AuditChainHead, chain_key)) is not None:
+        # An earlier row of this session moved the head: write it before reading it back.
+        await session.flush()
+    params = {"chain_key": chain_key}
+    head = await session.scalar(_LOCKED_HEAD, params)
+    if head is None:
+        dialect = session.get_bind().dialect.name
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        await session.execute(
+            insert(AuditChainHead)
+            .values(chain_key=chain_key, seq=0, hash=GENESIS)
+            .on_conflict_do_nothing(index_elements=["chain_key"])
+        )
+        head = (await session.execute(_LOCKED_HEAD, params)).scalar_one()
+    return head
+
+
 async def record(
     session: AsyncSession,
     actor: AuditActor,
@@ -73,18 +101,7 @@ async def record(
 ) -> AuditLog:
     """Append one row in the caller's transaction (so it commits or rolls back with it)."""
     chain_key = str(restaurant_id) if restaurant_id else PLATFORM_CHAIN
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.execute(
-        insert(AuditChainHead)
-        .values(chain_key=chain_key, seq=0, hash=GENESIS)
-        .on_conflict_do_nothing(index_elements=["chain_key"])
-    )
-    head = (
-        await session.execute(
-            select(AuditChainHead).where(AuditChainHead.chain_key == chain_key).with_for_update()
-        )
-    ).scalar_one()
+    head = await _locked_head(session, chain_key)
     row = AuditLog(
         id=uuid.uuid4(),
         restaurant_id=restaurant_id,
@@ -104,7 +121,7 @@ async def record(
     row.hash = _row_hash(row)
     session.add(row)
     head.seq, head.hash = row.seq, row.hash
-    await session.flush()
+    # Flushed with the rest of the request's changes: the head stays locked until commit.
     return row
 
 

@@ -36,7 +36,7 @@ auth_router = router(prefix="/api/auth", tags=["auth"])
 devices_router = router(prefix="/api/devices", tags=["devices"])
 
 
-def auth_service(request: Request, session: SessionDep) -> AuthService:
+async def auth_service(request: Request, session: SessionDep) -> AuthService:
     runtime = get_runtime(request)
     return AuthService(
         session,

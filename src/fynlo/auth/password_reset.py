@@ -76,7 +76,7 @@ class MessageOut(Schema):
     message: str
 
 
-def get_mailer(request: Request) -> Mailer:
+async def get_mailer(request: Request) -> Mailer:
     """``app.state.mailer`` if set (tests point it at a local SMTP sink), else from settings."""
     mailer: Mailer | None = getattr(request.app.state, "mailer", None)
     if mailer is None:

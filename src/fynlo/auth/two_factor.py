@@ -373,13 +373,13 @@ def _service(auth: AuthService, request: Request) -> TwoFactorService:
     return TwoFactorService(auth, key)
 
 
-def signed_in_service(
+async def signed_in_service(
     request: Request, session: SessionDep, subject: CurrentSubject
 ) -> TwoFactorService:
     return _service(_auth_service(request, session, subject), request)
 
 
-def anonymous_service(request: Request, session: SessionDep) -> TwoFactorService:
+async def anonymous_service(request: Request, session: SessionDep) -> TwoFactorService:
     return _service(_auth_service(request, session, None), request)
 
 

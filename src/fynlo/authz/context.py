@@ -6,12 +6,21 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query
+from sqlalchemy import bindparam, inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from fynlo.auth.subject import CurrentSubject, Subject
 from fynlo.kit.errors import ResourceNotFound, Unprocessable
 from fynlo.kit.unit_of_work import SessionDep
-from fynlo.models import Restaurant
+from fynlo.models import Restaurant, RestaurantSettings
+
+# Built once (every domain request runs it); the settings come in the same query.
+_RESTAURANT_WITH_SETTINGS = (
+    select(Restaurant)
+    .options(joinedload(Restaurant.settings_record))
+    .where(Restaurant.id == bindparam("restaurant_id"))
+)
 
 
 async def resolve_restaurant(
@@ -32,10 +41,21 @@ async def resolve_restaurant(
             )
     if not await subject.scope.includes(session, wanted):
         raise ResourceNotFound("Restaurant", wanted)
-    restaurant = await session.get(Restaurant, wanted)
+    restaurant = await session.scalar(_RESTAURANT_WITH_SETTINGS, {"restaurant_id": wanted})
     if restaurant is None or not restaurant.is_active:
         raise ResourceNotFound("Restaurant", wanted)
     return restaurant
+
+
+async def restaurant_settings(
+    session: AsyncSession, restaurant: Restaurant
+) -> RestaurantSettings | None:
+    """The restaurant's settings row: already loaded by :func:`resolve_restaurant`, else read."""
+    if "settings_record" not in inspect(restaurant).unloaded:
+        return restaurant.settings_record
+    return await session.scalar(
+        select(RestaurantSettings).where(RestaurantSettings.restaurant_id == restaurant.id)
+    )
 
 
 async def current_restaurant(

@@ -118,11 +118,13 @@ def scope_value(scope: TenantScope) -> str:
     return ",".join(sorted(str(i) for i in scope.restaurant_ids)) or NO_RESTAURANT
 
 
+_SET_SCOPE = text("SELECT set_config('role', :role, true), set_config(:setting, :scope, true)")
+
+
 async def apply_tenant_scope(session: AsyncSession, scope: TenantScope) -> None:
     """Put the rest of this transaction under the tenant policies (PostgreSQL only)."""
     if session.get_bind().dialect.name != "postgresql":
         return
     await session.execute(
-        text("SELECT set_config('role', :role, true), set_config(:setting, :scope, true)"),
-        {"role": APP_ROLE, "setting": SCOPE_SETTING, "scope": scope_value(scope)},
+        _SET_SCOPE, {"role": APP_ROLE, "setting": SCOPE_SETTING, "scope": scope_value(scope)}
     )

@@ -1,18 +1,24 @@
 """The stock ledger: every change is an appended movement; the level follows atomically.
 
-A movement and the new level are written in the caller's transaction. The level is changed
-with one conditional ``UPDATE ... SET current = current + delta [WHERE current + delta >= 0]
-RETURNING``, so concurrent sales cannot both take the last unit, on PostgreSQL (row lock
-taken by the update) and on SQLite (write transactions hold the database lock).
+A movement and the new level are written in the caller's transaction. The levels are
+changed with one conditional ``UPDATE ... SET current = current + delta [WHERE current +
+delta >= 0] RETURNING`` for all the products of an order, so concurrent sales cannot both
+take the last unit, on PostgreSQL (row locks taken by the update) and on SQLite (write
+transactions hold the database lock).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import BigInteger, bindparam, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningUpdate
+from sqlalchemy.sql.elements import Case
 
 from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
@@ -50,6 +56,55 @@ class Movement:
     reason: str | None = None
 
 
+NO_FLOOR = -(2**62)  # the floor of a product allowed to go negative
+
+
+@cache
+def _stock_update(count: int, *, restock: bool) -> ReturningUpdate[Any]:
+    """``UPDATE inventory`` of ``count`` products, built once per shape (building a statement
+    costs more CPU than running it). Parameters: ``tenant`` (restaurant id); per product ``p<i>``
+    (id), ``d<i>`` (delta) and ``f<i>`` (the level it may not go below)."""
+    products = [bindparam(f"p{i}", type_=InventoryItem.product_id.type) for i in range(count)]
+
+    def per_product(name: str) -> Case[Any]:
+        return case(
+            *[
+                (InventoryItem.product_id == pid, bindparam(f"{name}{i}", type_=BigInteger))
+                for i, pid in enumerate(products)
+            ]
+        )
+
+    delta = per_product("d")
+    scoped = [
+        InventoryItem.restaurant_id == bindparam("tenant"),
+        InventoryItem.product_id.in_(products),
+    ]
+    condition = [*scoped, InventoryItem.current_stock_milli + delta >= per_product("f")]
+    if count > 1:
+        # Rows locked in one order (product id) by every multi-product movement, so two
+        # orders sharing products queue instead of deadlocking (SQLite has no FOR UPDATE
+        # and needs none: a write transaction holds the whole database).
+        condition.append(
+            InventoryItem.id.in_(
+                select(InventoryItem.id)
+                .where(*scoped)
+                .order_by(InventoryItem.product_id)
+                .with_for_update()
+                .scalar_subquery()
+            )
+        )
+    values: dict[str, Any] = {"current_stock_milli": InventoryItem.current_stock_milli + delta}
+    if restock:
+        values["last_restocked"] = bindparam("restocked_at")
+    return (
+        update(InventoryItem)
+        .where(*condition)
+        .values(**values)
+        .returning(InventoryItem)
+        .execution_options(synchronize_session=False, populate_existing=True)
+    )
+
+
 async def apply(
     session: AsyncSession,
     restaurant_id: uuid.UUID,
@@ -63,51 +118,86 @@ async def apply(
     Raises :class:`OutOfStock` when a decrease would go below zero and the restaurant
     refuses to oversell.
     """
-    # Pending changes to the inventory row (an earlier movement's alert flag, a caller's
-    # settings) would otherwise be overwritten when the row is reloaded below.
+    entries = await apply_many(
+        session,
+        restaurant_id,
+        [movement],
+        allow_negative=allow_negative,
+        names={movement.product_id: product_name},
+    )
+    return entries[0] if entries else None
+
+
+async def apply_many(
+    session: AsyncSession,
+    restaurant_id: uuid.UUID,
+    movements: Sequence[Movement],
+    *,
+    allow_negative: bool,
+    names: Mapping[uuid.UUID, str],
+) -> list[StockMovement]:
+    """Record movements of one kind on distinct products: one UPDATE, one INSERT.
+
+    Returns the movements written, in product order; products without an inventory row are
+    not stock-tracked and are left out. Raises :class:`OutOfStock` for the first product a
+    decrease would take below zero when the restaurant refuses to oversell.
+    """
+    if not movements:
+        return []
+    deltas = {m.product_id: m.delta_milli for m in movements}
+    kinds = {m.kind for m in movements}
+    if len(deltas) != len(movements) or len(kinds) != 1:
+        raise ValueError("apply_many takes one movement per product, all of one kind")
+    (kind,) = kinds
+    # Pending changes to the inventory rows (an earlier movement's alert flag, a caller's
+    # settings) would otherwise be overwritten when the rows are reloaded below.
     await session.flush()
-    condition = [
-        InventoryItem.restaurant_id == restaurant_id,
-        InventoryItem.product_id == movement.product_id,
-    ]
-    guarded = movement.delta_milli < 0 and not allow_negative
-    if guarded:
-        condition.append(InventoryItem.current_stock_milli + movement.delta_milli >= 0)
-    values: dict[str, object] = {
-        "current_stock_milli": InventoryItem.current_stock_milli + movement.delta_milli
-    }
-    if movement.kind == "restock":
-        values["last_restocked"] = utc_now()
-    # RETURNING the row refreshes the session's copy: the reorder check needs no re-read.
-    item = await session.scalar(
-        update(InventoryItem)
-        .where(*condition)
-        .values(**values)
-        .returning(InventoryItem)
-        .execution_options(synchronize_session=False, populate_existing=True)
-    )
-    if item is None:
-        current = await session.scalar(
-            select(InventoryItem.current_stock_milli).where(*condition[:2])
+    order = sorted(deltas, key=str)
+    params: dict[str, object] = {"tenant": restaurant_id}
+    for index, pid in enumerate(order):
+        params[f"p{index}"] = pid
+        params[f"d{index}"] = deltas[pid]
+        guarded = deltas[pid] < 0 and not allow_negative
+        params[f"f{index}"] = 0 if guarded else NO_FLOOR
+    statement = _stock_update(len(order), restock=kind == "restock")
+    if kind == "restock":
+        params["restocked_at"] = utc_now()
+    # RETURNING the rows refreshes the session's copies: the reorder check needs no re-read.
+    updated = {item.product_id: item for item in await session.scalars(statement, params)}
+    missing = [pid for pid in order if pid not in updated]
+    if missing:
+        rows = await session.execute(
+            select(InventoryItem.product_id, InventoryItem.current_stock_milli).where(
+                InventoryItem.restaurant_id == restaurant_id,
+                InventoryItem.product_id.in_(missing),
+            )
         )
-        if current is None:
-            return None  # not stock-tracked
-        raise OutOfStock(movement.product_id, product_name, -movement.delta_milli, current)
-    balance = item.current_stock_milli
-    entry = StockMovement(
-        id=uuid.uuid4(),
-        restaurant_id=restaurant_id,
-        product_id=movement.product_id,
-        kind=movement.kind,
-        quantity_milli=movement.delta_milli,
-        balance_after_milli=balance,
-        order_id=movement.order_id,
-        user_id=movement.user_id,
-        reason=movement.reason,
-    )
-    session.add(entry)
-    _check_reorder_point(session, item, balance, product_name)
-    return entry
+        levels: dict[uuid.UUID, int] = dict(rows.all())
+        for pid in missing:
+            if pid in levels:  # tracked, so refused for want of stock
+                raise OutOfStock(pid, names.get(pid, ""), -deltas[pid], levels[pid])
+    by_product = {m.product_id: m for m in movements}
+    entries = []
+    for pid in order:
+        item = updated.get(pid)
+        if item is None:
+            continue  # not stock-tracked
+        movement = by_product[pid]
+        entry = StockMovement(
+            id=uuid.uuid4(),
+            restaurant_id=restaurant_id,
+            product_id=pid,
+            kind=kind,
+            quantity_milli=movement.delta_milli,
+            balance_after_milli=item.current_stock_milli,
+            order_id=movement.order_id,
+            user_id=movement.user_id,
+            reason=movement.reason,
+        )
+        entries.append(entry)
+        _check_reorder_point(session, item, item.current_stock_milli, names.get(pid, ""))
+    session.add_all(entries)
+    return entries
 
 
 async def watch_reorder_point(

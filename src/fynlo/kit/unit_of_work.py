@@ -73,13 +73,16 @@ class UnitOfWork:
             self._session = None
 
 
-def get_unit_of_work(request: Request) -> UnitOfWork:
+# Coroutines on purpose: FastAPI runs a plain ``def`` dependency in a worker thread, a
+# hop that costs more than these lookups on every request.
+async def get_unit_of_work(request: Request) -> UnitOfWork:
     uow: UnitOfWork = request.state.uow
     return uow
 
 
-def get_session(request: Request) -> AsyncSession:
-    return get_unit_of_work(request).session
+async def get_session(request: Request) -> AsyncSession:
+    uow: UnitOfWork = request.state.uow
+    return uow.session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

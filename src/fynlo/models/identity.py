@@ -18,7 +18,7 @@ from sqlalchemy import (
     false,
     true,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fynlo.authz.roles import ALL_ROLES
 from fynlo.db.base import Base, RecordModel
@@ -86,6 +86,11 @@ class Restaurant(RecordModel):
         default=lambda: dict(DEFAULT_PAYMENT_METHODS)
     )
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # Loaded with the restaurant where a request needs both (one query instead of two);
+    # never lazily, so a forgotten eager load fails loudly instead of querying quietly.
+    settings_record: Mapped[RestaurantSettings | None] = relationship(
+        "RestaurantSettings", viewonly=True, uselist=False, lazy="raise_on_sql"
+    )
 
 
 class User(RecordModel):

@@ -9,10 +9,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
-from sqlalchemy import select
 
 from fynlo.auth.subject import Subject, require_permission
-from fynlo.authz.context import CurrentRestaurant
+from fynlo.authz.context import CurrentRestaurant, restaurant_settings
 from fynlo.kit.errors import Unprocessable
 from fynlo.kit.idempotency import idempotent
 from fynlo.kit.money import to_major
@@ -20,7 +19,7 @@ from fynlo.kit.pagination import Page, PageParams, page_params
 from fynlo.kit.routing import router
 from fynlo.kit.schemas import Envelope, ok
 from fynlo.kit.unit_of_work import SessionDep
-from fynlo.models import Order, OrderItem, RestaurantSettings, User
+from fynlo.models import Order, OrderItem, User
 from fynlo.orders import pricing, receipts, state
 from fynlo.orders.schemas import (
     ModifierOut,
@@ -361,9 +360,7 @@ async def receipt(
             details=[{"field": "width", "message": "must be 42 or 48"}],
         )
     order = await OrderService(session, subject, restaurant).get(order_id)
-    settings = await session.scalar(
-        select(RestaurantSettings).where(RestaurantSettings.restaurant_id == restaurant.id)
-    )
+    settings = await restaurant_settings(session, restaurant)
     server = await session.get(User, order.employee_id) if order.employee_id else None
     built = receipts.build_receipt(
         order,

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from functools import cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import ReturningInsert
 
 from fynlo.models import OrderNumberCounter
 
@@ -31,20 +35,30 @@ def parse_day_start(value: object) -> time:
     return DEFAULT_DAY_STARTS_AT
 
 
-async def next_sequence(session: AsyncSession, restaurant_id: uuid.UUID, day: date) -> int:
-    """One atomic upsert: concurrent orders each get their own number, with no gaps."""
-    dialect = session.get_bind().dialect.name
+@cache
+def _next_sequence_statement(dialect: str) -> ReturningInsert[Any]:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
+    return (
         insert(OrderNumberCounter)
-        .values(restaurant_id=restaurant_id, business_date=day, last_value=1)
+        .values(
+            restaurant_id=bindparam("restaurant_id"),
+            business_date=bindparam("business_date"),
+            last_value=1,
+        )
         .on_conflict_do_update(
             index_elements=["restaurant_id", "business_date"],
             set_={"last_value": OrderNumberCounter.last_value + 1},
         )
         .returning(OrderNumberCounter.last_value)
     )
-    value: int = (await session.execute(statement)).scalar_one()
+
+
+async def next_sequence(session: AsyncSession, restaurant_id: uuid.UUID, day: date) -> int:
+    """One atomic upsert: concurrent orders each get their own number, with no gaps."""
+    statement = _next_sequence_statement(session.get_bind().dialect.name)
+    params = {"restaurant_id": restaurant_id, "business_date": day}
+    result = await session.execute(statement, params)
+    value: int = result.scalar_one()
     return value
 
 

@@ -9,11 +9,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import joinedload
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
+from fynlo.authz.context import restaurant_settings
 from fynlo.db.locking import lock_for_update
 from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
@@ -24,7 +26,7 @@ from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion, Unprocess
 from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
 from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
-from fynlo.models import Category, Order, OrderItem, Product, Restaurant, RestaurantSettings
+from fynlo.models import Category, ModifierGroup, Order, OrderItem, Product, Restaurant
 from fynlo.models.inventory import MILLI
 from fynlo.orders import numbering, pricing, state
 from fynlo.orders.schemas import (
@@ -87,9 +89,7 @@ class PricingContext:
 
 async def pricing_context(session: AsyncSession, restaurant: Restaurant) -> PricingContext:
     tax = restaurant.tax_configuration or {}
-    settings = await session.scalar(
-        select(RestaurantSettings).where(RestaurantSettings.restaurant_id == restaurant.id)
-    )
+    settings = await restaurant_settings(session, restaurant)
     pos = dict(settings.pos_settings) if settings else {}
     return PricingContext(
         currency=restaurant.currency,
@@ -129,6 +129,18 @@ def _from_stored(value: dict[str, Any] | None, currency: str) -> pricing.Discoun
     if value["type"] == "percent":
         return pricing.Discount("percent", percent_to_bp(amount))
     return pricing.Discount("amount", to_minor(amount, currency))
+
+
+# One joined query, built once: the modifiers' own selectin loads would be two more round
+# trips, and building the statement per order costs more CPU than running it.
+_PRODUCTS_WITH_MODIFIERS = (
+    select(Product)
+    .options(joinedload(Product.modifier_groups).joinedload(ModifierGroup.options))
+    .where(
+        Product.restaurant_id == bindparam("restaurant_id"),
+        Product.id.in_(bindparam("ids", expanding=True)),
+    )
+)
 
 
 class OrderService:
@@ -201,9 +213,9 @@ class OrderService:
     async def _products(self, items: Sequence[OrderItemIn]) -> dict[uuid.UUID, Product]:
         ids = {item.product_id for item in items}
         rows = await self.session.scalars(
-            select(Product).where(Product.restaurant_id == self.restaurant.id, Product.id.in_(ids))
+            _PRODUCTS_WITH_MODIFIERS, {"restaurant_id": self.restaurant.id, "ids": list(ids)}
         )
-        return {p.id: p for p in rows}
+        return {p.id: p for p in rows.unique()}
 
     async def _new_items(
         self, items: Sequence[OrderItemIn], order_type: str, *, field: str = "items"
@@ -293,7 +305,7 @@ class OrderService:
             .join(Category, Category.id == Product.category_id)
             .where(Product.id.in_(missing), Product.restaurant_id == self.restaurant.id)
         )
-        stations = dict(rows.tuples().all())
+        stations: dict[uuid.UUID, str | None] = dict(rows.all())
         for item in items:
             if item.kitchen_station is None:
                 item.kitchen_station = stations.get(item.product_id)
@@ -338,16 +350,15 @@ class OrderService:
     async def _move_stock(self, order: Order, items: Sequence[OrderItem], kind: str) -> None:
         allow_negative = negative_stock_allowed((await self.context()).pos)
         sign = -1 if kind == "sale" else 1
-        quantities: dict[uuid.UUID, tuple[int, str]] = {}
+        quantities: dict[uuid.UUID, int] = {}
+        names: dict[uuid.UUID, str] = {}
         for item in items:
-            total, _ = quantities.get(item.product_id, (0, item.product_name))
-            quantities[item.product_id] = (total + item.quantity, item.product_name)
-        # A fixed order (by product id) so two orders never wait on each other's rows.
-        for product_id in sorted(quantities, key=str):
-            quantity, name = quantities[product_id]
-            await ledger.apply(
-                self.session,
-                self.restaurant.id,
+            quantities[item.product_id] = quantities.get(item.product_id, 0) + item.quantity
+            names[item.product_id] = item.product_name
+        await ledger.apply_many(
+            self.session,
+            self.restaurant.id,
+            [
                 ledger.Movement(
                     product_id=product_id,
                     delta_milli=sign * quantity * MILLI,
@@ -355,10 +366,12 @@ class OrderService:
                     order_id=order.id,
                     user_id=self.subject.id,
                     reason=f"order {order.order_number}",
-                ),
-                allow_negative=allow_negative or kind != "sale",
-                product_name=name,
-            )
+                )
+                for product_id, quantity in quantities.items()
+            ],
+            allow_negative=allow_negative or kind != "sale",
+            names=names,
+        )
 
     # --- events -----------------------------------------------------------------------
 
