@@ -547,3 +547,33 @@ async def test_logout_query_flag_must_be_boolean(client: httpx.AsyncClient, mana
     error = assert_error(response, 422, "validation_error")
     assert error["details"][0]["field"] == "allDevices"
     assert error["details"][0]["location"] == "query"
+
+
+def test_a_verified_token_is_remembered_until_it_expires(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The signature is checked once per token; its expiry is checked on every use."""
+    from fynlo.auth import tokens as module
+
+    service = module.TokenService(settings)
+    user_id = uuid.uuid4()
+    token = service.access_token(user_id, 4)
+    first = service.read_access(token)
+    decodes = 0
+    original = module.TokenService._decode
+
+    def counting(self: module.TokenService, *args: Any) -> dict[str, Any]:
+        nonlocal decodes
+        decodes += 1
+        return original(self, *args)
+
+    monkeypatch.setattr(module.TokenService, "_decode", counting)
+    assert service.read_access(token) == first
+    assert (first.user_id, first.token_version, decodes) == (user_id, 4, 0)
+
+    later = datetime.now(UTC) + module.ACCESS_TTL + timedelta(seconds=1)
+    monkeypatch.setattr(module.time, "time", later.timestamp)
+    with pytest.raises(module.InvalidToken, match="Token has expired"):
+        service.read_access(token)
+    with pytest.raises(module.InvalidToken):  # forgotten, so checked (and refused) in full
+        service.read_access(token[:-2] + "xx")

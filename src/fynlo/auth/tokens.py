@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,9 @@ _REQUIRED = ["exp", "iat", "sub", "aud", "iss", "typ", "jti"]
 
 class InvalidToken(Unauthorized):
     code = "invalid_token"
+
+
+VERIFIED_CACHE_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,11 @@ class TokenService:
         self._settings = settings
         self._access_secret = settings.jwt_secret.get_secret_value()
         self._refresh_secret = settings.jwt_refresh_secret.get_secret_value()
+        # Access tokens already verified, with their expiry: a till sends the same token on
+        # every request for 15 minutes, and checking its signature and claims again costs
+        # more than the rest of the authentication. Revocation is checked per request
+        # against the database (token version, session family), not here.
+        self._verified: dict[str, tuple[AccessClaims, float]] = {}
 
     def _encode(self, claims: dict[str, Any], secret: str, ttl: timedelta) -> str:
         now = utc_now()
@@ -104,10 +113,16 @@ class TokenService:
         return self._encode(claims, self._access_secret, ttl)
 
     def read_access(self, token: str) -> AccessClaims:
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                return known[0]
+            del self._verified[token]
+            raise InvalidToken("Token has expired")
         claims = self._decode(token, self._access_secret, "access")
         try:
             pin = bool(claims.get("pin", False))
-            return AccessClaims(
+            access = AccessClaims(
                 user_id=uuid.UUID(claims["sub"]),
                 token_version=int(claims.get("tv", 0)),
                 pin_session=pin,
@@ -115,8 +130,13 @@ class TokenService:
                 device_id=uuid.UUID(claims["did"]) if pin else None,
                 family_id=uuid.UUID(claims["fam"]) if "fam" in claims else None,
             )
+            expires = float(claims["exp"])
         except (KeyError, ValueError, TypeError) as exc:
             raise InvalidToken("Malformed token claims") from exc
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # crude but bounded: the live tokens come back at once
+        self._verified[token] = (access, expires)
+        return access
 
     def refresh_token(self, user_id: uuid.UUID, token_id: uuid.UUID, family_id: uuid.UUID) -> str:
         return self._encode(
