@@ -16,7 +16,12 @@ $(VENV)/.installed: $(BIN)/uv requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
-install: $(VENV)/.installed
+# The front end's own Socket.IO client (socket.io-client v4), for tests/realtime.
+tests/js/node_modules/.installed: tests/js/package.json tests/js/package-lock.json
+	npm ci --prefix tests/js --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed tests/js/node_modules/.installed
 
 ## run: install, migrate, load demo data and serve on http://127.0.0.1:8000 (SQLite)
 run: install

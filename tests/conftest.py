@@ -55,6 +55,8 @@ os.environ.update(
         "FYNLO_ARGON2_TIME_COST": "1",
         "FYNLO_ARGON2_MEMORY_KIB": "1024",
         "FYNLO_LOG_LEVEL": "WARNING",
+        # The shared app runs no background loops; tests/realtime starts servers that do.
+        "FYNLO_BACKGROUND_WORK": "false",
     }
 )
 os.environ.pop("FYNLO_REDIS_URL", None)

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from fynlo import __version__
@@ -15,6 +17,7 @@ from fynlo.auth.password_reset import password_router
 from fynlo.auth.two_factor import two_factor_router
 from fynlo.config import Settings, get_settings
 from fynlo.db.migrate import ensure_schema_current
+from fynlo.events.background import BackgroundWork
 from fynlo.identity.endpoints import audit_router, restaurants_router, users_router
 from fynlo.kit.handlers import install_error_handlers
 from fynlo.kit.logging import configure_logging
@@ -26,8 +29,11 @@ from fynlo.kit.middleware import (
 from fynlo.ops.endpoints import api as ops_api
 from fynlo.ops.endpoints import metrics_router
 from fynlo.ops.metrics import Metrics
+from fynlo.realtime.server import RealtimeGateway, SocketPublisher
 from fynlo.routes import DOMAIN_ROUTERS
 from fynlo.runtime import Runtime
+from fynlo.webhooks.delivery import deliver_due
+from fynlo.webhooks.service import fan_out as webhook_fan_out
 
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
@@ -47,14 +53,32 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     runtime = Runtime.build(settings)
     metrics = Metrics()
     metrics.watch_engine(runtime.engine)
+    gateway = RealtimeGateway(runtime)
+    webhooks = WebhookSender(runtime)
+    background = BackgroundWork(
+        runtime,
+        SocketPublisher(gateway.sio),
+        on_published=[webhook_fan_out],
+        periodic=[
+            ("socket_sweep", settings.socket_sweep_seconds, gateway.sweep),
+            ("webhook_delivery", settings.webhook_poll_seconds, webhooks.send_due),
+        ],
+    )
+    runtime.events_committed = background.dispatcher.wake
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if check_schema:
             await ensure_schema_current(runtime.engine)
+        gateway.start()
+        if settings.background_work:
+            background.start()
         try:
             yield
         finally:
+            await background.stop()
+            await gateway.stop()
+            await webhooks.close()
             await runtime.close()
 
     app = FastAPI(
@@ -67,6 +91,8 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     )
     app.state.runtime = runtime
     app.state.metrics = metrics
+    app.state.gateway = gateway
+    app.state.background = background
     install_error_handlers(app)
 
     app.include_router(ops_api)
@@ -99,3 +125,26 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
+
+
+class WebhookSender:
+    """Sends due webhook deliveries on one HTTP connection pool (redirects not followed)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self._runtime = runtime
+        self._client = httpx.AsyncClient(follow_redirects=False)
+
+    async def send_due(self) -> int:
+        return await deliver_due(self._runtime.sessionmaker, self._runtime.settings, self._client)
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
+    """What uvicorn serves: Socket.IO on ``/socket.io`` of the API's own port, the rest to
+    the FastAPI app (which also runs the lifespan)."""
+    app = create_app(settings)
+    gateway: RealtimeGateway = app.state.gateway
+    asgi: ASGIApp = gateway.asgi(app)
+    return asgi

@@ -65,7 +65,7 @@ def serve(
         raise typer.Exit(1) from exc
     settings = _settings()
     uvicorn.run(
-        "fynlo.app:create_app",
+        "fynlo.app:create_asgi_app",
         factory=True,
         host=host,
         port=port,

@@ -88,6 +88,23 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = None
 
+    # Background work inside the API process: outbox dispatch, webhook delivery, connection
+    # sweeps, pruning. Off only where something else runs it (and in most tests).
+    background_work: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_retention_days: int = Field(default=7, ge=1)
+    webhook_poll_seconds: float = Field(default=2.0, gt=0)
+    # Socket.IO: incoming messages larger than this, or more than
+    # socket_messages_per_window in socket_window_seconds, get an error event and a disconnect.
+    socket_max_message_bytes: int = Field(default=16_384, ge=256)
+    socket_messages_per_window: int = Field(default=30, ge=1)
+    socket_window_seconds: float = Field(default=10.0, gt=0)
+    # How often a replica refreshes its connections' last_ping, re-checks their accounts and
+    # marks connections of dead replicas inactive (after three missed sweeps).
+    socket_sweep_seconds: float = Field(default=15.0, gt=0)
+    # Redis pub/sub channel shared by the replicas of one deployment.
+    socketio_channel: str = "fynlo-socketio"
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:

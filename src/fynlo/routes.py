@@ -16,3 +16,11 @@ DOMAIN_ROUTERS += MENU_ROUTERS
 from fynlo.orders.endpoints import orders_router  # noqa: E402
 
 DOMAIN_ROUTERS.append(orders_router)
+
+from fynlo.events.endpoints import events_router  # noqa: E402
+
+DOMAIN_ROUTERS.append(events_router)
+
+from fynlo.webhooks.endpoints import ROUTERS as WEBHOOK_ROUTERS  # noqa: E402
+
+DOMAIN_ROUTERS += WEBHOOK_ROUTERS

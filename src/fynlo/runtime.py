@@ -42,6 +42,8 @@ class Runtime:
     redis: Redis | None = None
     # Who is calling, for scoping idempotency keys; the auth package installs its resolver.
     resolve_caller: CallerResolver = field(default=anonymous_caller)
+    # Called after a commit that wrote outbox events; the app wires it to the dispatcher.
+    events_committed: Callable[[], None] = field(default=lambda: None)
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:

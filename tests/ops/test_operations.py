@@ -27,6 +27,7 @@ async def test_ready_when_database_reachable(client: httpx.AsyncClient) -> None:
         "status": "ready",
         "database": {"status": "ok", "detail": None},
         "redis": {"status": "not_configured", "detail": None},
+        "realtime": {"status": "not_running", "detail": "no outbox dispatcher in this process"},
     }
 
 
@@ -51,13 +52,19 @@ async def test_ready_checks_redis_when_configured(settings: Settings, redis_url:
     assert response.json()["data"]["redis"]["status"] == "ok"
 
 
-async def test_ready_is_503_when_redis_unreachable(settings: Settings) -> None:
-    down = settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+async def test_ready_is_degraded_not_down_when_redis_unreachable(settings: Settings) -> None:
+    """Orders are still taken without Redis: a load balancer must not pull the replica."""
+    down = settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0", "background_work": True}
+    )
     async with _client_for(down) as client:
         response = await client.get("/api/ready")
-    assert response.status_code == 503
-    assert response.json()["data"]["redis"]["status"] == "error"
-    assert response.json()["data"]["database"]["status"] == "ok"
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["status"] == "degraded"
+    assert data["redis"]["status"] == "error"
+    assert data["database"]["status"] == "ok"
+    assert data["realtime"]["status"] == "degraded"
 
 
 async def test_metrics_by_route_template_and_status(client: httpx.AsyncClient) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, exists, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import AuditActor
-from fynlo.auth.tokens import InvalidToken
+from fynlo.auth.tokens import AccessClaims, InvalidToken
 from fynlo.authz.permissions import effective_permissions
 from fynlo.authz.roles import Role
 from fynlo.authz.scope import TenantScope
@@ -111,13 +111,15 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def current_subject(
-    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+async def subject_for_claims(
+    session: AsyncSession, claims: AccessClaims, actor: AuditActor
 ) -> Subject:
-    cached: Subject | None = getattr(request.state, "subject", None)
-    if cached is not None:
-        return cached
-    claims = get_runtime(request).tokens.read_access(_bearer(request))
+    """The caller an access token stands for, checked against the database: an account
+    deactivated, signed out everywhere, or a session revoked since the token was issued is
+    refused. The rest of the transaction runs under the caller's tenant scope.
+
+    Shared by HTTP requests and Socket.IO connections and messages.
+    """
     user, session_alive = await _user_and_session(session, claims.user_id, claims.family_id)
     if user is None:
         raise InvalidToken("Token refers to an unknown user")
@@ -135,17 +137,27 @@ async def current_subject(
             raise InvalidToken("Token does not match the user's restaurant")
     scope = await scope_for(session, user, claims.restaurant_id if claims.pin_session else None)
     await apply_tenant_scope(session, scope)
-    subject = Subject(
+    return Subject(
         user=user,
         permissions=effective_permissions(
             user.role, user.permissions, pin_session=claims.pin_session
         ),
         scope=scope,
-        actor=request_actor(request, user.id),
+        actor=replace(actor, user_id=user.id),
         pin_session=claims.pin_session,
         device_id=claims.device_id,
         session_family=claims.family_id,
     )
+
+
+async def current_subject(
+    request: Request, session: Annotated[AsyncSession, Depends(get_session)]
+) -> Subject:
+    cached: Subject | None = getattr(request.state, "subject", None)
+    if cached is not None:
+        return cached
+    claims = get_runtime(request).tokens.read_access(_bearer(request))
+    subject = await subject_for_claims(session, claims, request_actor(request))
     request.state.subject = subject
     return subject
 

@@ -53,6 +53,7 @@ PERMISSIONS: dict[str, str] = {
     "staff.timesheets": "See and correct everyone's timesheets",
     "staff.schedule": "Plan and publish shifts",
     "webhooks.manage": "Register outgoing webhooks",
+    "notifications.send": "Send a notification to everyone in the restaurant",
 }
 
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
@@ -80,6 +81,7 @@ ROLE_PERMISSIONS: dict[Role, list[str]] = {
         "reservations.*",
         "reports.*",
         "staff.*",
+        "notifications.*",
     ],
     Role.CAPTAIN: [
         "restaurants.read",

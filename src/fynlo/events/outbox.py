@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.models import OutboxEvent
 
+OUTBOX_PENDING = "fynlo.outbox_pending"
+
 EVENT_TYPES = frozenset(
     {
         "new_order",
@@ -40,4 +42,6 @@ def emit(
         id=uuid.uuid4(), restaurant_id=restaurant_id, event_type=event_type, payload=payload
     )
     session.add(event)
+    # Read by the unit of work after its commit, to wake the dispatcher at once.
+    session.info[OUTBOX_PENDING] = True
     return event

@@ -40,7 +40,7 @@ class FynloRoute(APIRoute):
                 runtime.settings.rate_limit_default, "api", client_ip(request)
             )
             write_token = set_write_intent(request.method not in SAFE_METHODS)
-            uow = UnitOfWork(runtime.sessionmaker)
+            uow = UnitOfWork(runtime.sessionmaker, runtime.events_committed)
             request.state.uow = uow
             try:
                 key = request.headers.get(idempotency.HEADER) if is_idempotent else None

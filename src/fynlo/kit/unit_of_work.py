@@ -9,6 +9,7 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fynlo.events.outbox import OUTBOX_PENDING
 from fynlo.kit.errors import FynloError
 
 log = structlog.get_logger(__name__)
@@ -19,10 +20,15 @@ AfterCommit = Callable[[], Awaitable[None]]
 class UnitOfWork:
     """Lazily opens the request's session; :meth:`finish` commits or rolls back once."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        on_events: Callable[[], None] | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._session: AsyncSession | None = None
         self._after_commit: list[AfterCommit] = []
+        self._on_events = on_events
 
     @property
     def session(self) -> AsyncSession:
@@ -41,6 +47,9 @@ class UnitOfWork:
     async def commit(self) -> None:
         if self._session is not None:
             await self._session.commit()
+            # Domain events were committed: the outbox dispatcher publishes them now.
+            if self._session.info.pop(OUTBOX_PENDING, False) and self._on_events is not None:
+                self._on_events()
         callbacks, self._after_commit = self._after_commit, []
         for callback in callbacks:
             try:
@@ -53,6 +62,7 @@ class UnitOfWork:
         self._after_commit.clear()
         if self._session is not None:
             await self._session.rollback()
+            self._session.info.pop(OUTBOX_PENDING, None)
 
     async def fail(self, exc: BaseException) -> None:
         """Roll back, unless the error is a refusal whose bookkeeping must be kept."""

@@ -10,6 +10,8 @@ from fynlo.models.inventory import InventoryItem, ReorderRequest, StockMovement
 from fynlo.models.menu import Category, ModifierGroup, ModifierOption, Product
 from fynlo.models.order import Order, OrderItem, OrderNumberCounter
 from fynlo.models.outbox import OutboxEvent
+from fynlo.models.realtime import WebsocketConnection
+from fynlo.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
     "AuditChainHead",
@@ -36,5 +38,9 @@ __all__ = [
     "RestaurantSettings",
     "StockMovement",
     "User",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebsocketConnection",
     "restaurant_owners",
 ]

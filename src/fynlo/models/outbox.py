@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fynlo.db.base import RecordModel
@@ -26,3 +26,6 @@ class OutboxEvent(RecordModel):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Given by the dispatcher when it publishes: the order clients received events in, and
+    # the cursor of ``GET /api/events?after=``. Null while unpublished.
+    sequence: Mapped[int | None] = mapped_column(BigInteger, unique=True)

@@ -27,14 +27,15 @@ class Health(Schema):
 
 
 class CheckResult(Schema):
-    status: Literal["ok", "error", "not_configured"]
+    status: Literal["ok", "error", "not_configured", "degraded", "not_running"]
     detail: str | None = None
 
 
 class Readiness(Schema):
-    status: Literal["ready", "not_ready"]
+    status: Literal["ready", "degraded", "not_ready"]
     database: CheckResult
     redis: CheckResult
+    realtime: CheckResult
 
 
 @api.get("/health", response_model=Envelope[Health], summary="Liveness: the process answers")
@@ -62,18 +63,41 @@ async def _check_redis(runtime: Runtime) -> CheckResult:
     return CheckResult(status="ok")
 
 
+def _check_realtime(request: Request, redis: CheckResult) -> CheckResult:
+    background = getattr(request.app.state, "background", None)
+    if background is None or not background.running:
+        return CheckResult(status="not_running", detail="no outbox dispatcher in this process")
+    if redis.status == "error" or not background.dispatcher.healthy:
+        return CheckResult(
+            status="degraded",
+            detail="events are kept in the outbox and sent when Redis is back",
+        )
+    return CheckResult(status="ok")
+
+
 @api.get(
     "/ready",
     response_model=Envelope[Readiness],
-    summary="Readiness: database and (when configured) Redis reachable; 503 otherwise",
-    responses={503: {"model": Envelope[Readiness], "description": "A dependency is down"}},
+    summary="Readiness: 503 only if the database is unreachable",
+    description="`ready` when every dependency answers. `degraded` (still 200: orders are "
+    "taken) when Redis is down: real-time events wait in the outbox and go out when it is "
+    "back. `not_ready` (503) when the database is unreachable.",
+    responses={503: {"model": Envelope[Readiness], "description": "The database is down"}},
 )
 async def ready(request: Request) -> Response:
     runtime = get_runtime(request)
     database, redis = await asyncio.gather(_check_database(runtime), _check_redis(runtime))
-    healthy = database.status == "ok" and redis.status != "error"
-    body = ok(Readiness(status="ready" if healthy else "not_ready", database=database, redis=redis))
-    return JSONResponse(body.model_dump(mode="json"), status_code=200 if healthy else 503)
+    realtime = _check_realtime(request, redis)
+    if database.status != "ok":
+        status: Literal["ready", "degraded", "not_ready"] = "not_ready"
+    elif redis.status == "error" or realtime.status == "degraded":
+        status = "degraded"
+    else:
+        status = "ready"
+    body = ok(Readiness(status=status, database=database, redis=redis, realtime=realtime))
+    return JSONResponse(
+        body.model_dump(mode="json"), status_code=503 if status == "not_ready" else 200
+    )
 
 
 @metrics_router.get("/metrics", include_in_schema=False)

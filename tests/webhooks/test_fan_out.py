@@ -1,0 +1,88 @@
+"""fan_out: one delivery per matching active endpoint of the event's restaurant, once."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fynlo.config import Settings
+from fynlo.events.outbox import emit
+from fynlo.models import WebhookDelivery
+from fynlo.webhooks.service import fan_out
+from tests.webhooks.support import create_endpoint, deliveries_of, publish
+from tests.world import World
+
+URL = "http://127.0.0.1:9/hooks"
+
+
+async def _count(session: AsyncSession) -> int:
+    await session.commit()
+    return await session.scalar(select(func.count(WebhookDelivery.id))) or 0
+
+
+async def test_queues_one_pending_delivery_per_matching_endpoint_once(
+    session: AsyncSession, settings: Settings, world: World
+) -> None:
+    every, _ = await create_endpoint(session, settings, world.a1, URL)
+    orders, _ = await create_endpoint(
+        session, settings, world.a1, URL, event_types=["new_order", "order_updated"]
+    )
+    menu, _ = await create_endpoint(session, settings, world.a1, URL, event_types=["menu_updated"])
+    inactive, _ = await create_endpoint(session, settings, world.a1, URL, is_active=False)
+    other_restaurant, _ = await create_endpoint(session, settings, world.a2, URL)
+
+    event, queued = await publish(session, world.a1, "new_order", {"orderId": "o-7"})
+    assert queued == 2
+    assert await fan_out(session, event) == 0  # the dispatcher retrying the same event
+    assert await fan_out(session, event) == 0
+    await session.commit()
+    assert await _count(session) == 2
+
+    (to_every,) = await deliveries_of(session, every)
+    (to_orders,) = await deliveries_of(session, orders)
+    assert await deliveries_of(session, menu) == []
+    assert await deliveries_of(session, inactive) == []
+    assert await deliveries_of(session, other_restaurant) == []
+    for delivery in (to_every, to_orders):
+        assert delivery.status == "pending"
+        assert delivery.attempts == 0
+        assert delivery.event_id == event.id
+        assert delivery.event_type == "new_order"
+        assert delivery.restaurant_id == world.a1.id
+        assert delivery.next_attempt_at is not None
+        assert delivery.next_attempt_at <= delivery.created_at
+        assert delivery.payload == {
+            "id": str(event.id),
+            "type": "new_order",
+            "restaurantId": str(world.a1.id),
+            "createdAt": delivery.payload["createdAt"],
+            "data": {"orderId": "o-7"},
+        }
+
+    _, menu_queued = await publish(session, world.a1, "menu_updated")
+    assert menu_queued == 2  # every + menu
+    assert len(await deliveries_of(session, menu)) == 1
+    assert await _count(session) == 4
+
+
+async def test_nothing_to_do_without_endpoints(session: AsyncSession, world: World) -> None:
+    event = emit(session, world.b.id, "table_updated", {"tableId": "t1"})
+    await session.flush()
+    assert await fan_out(session, event) == 0
+    assert await _count(session) == 0
+
+
+async def test_endpoint_gets_what_is_fanned_out_after_its_registration(
+    session: AsyncSession, settings: Settings, world: World
+) -> None:
+    first_event, queued = await publish(session, world.a1)
+    assert queued == 0
+    endpoint, _ = await create_endpoint(session, settings, world.a1, URL)
+    assert await fan_out(session, first_event) == 1  # a replayed outbox event is still new to it
+    second_event, queued = await publish(session, world.a1)
+    assert queued == 1
+    await session.commit()
+    assert {d.event_id for d in await deliveries_of(session, endpoint)} == {
+        first_event.id,
+        second_event.id,
+    }
