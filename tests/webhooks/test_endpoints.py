@@ -44,7 +44,11 @@ async def _register(
 
 async def _audit(session: AsyncSession, action: str) -> list[AuditLog]:
     await session.commit()
-    return list(await session.scalars(select(AuditLog).where(AuditLog.action == action)))
+    return list(
+        await session.scalars(
+            select(AuditLog).where(AuditLog.action == action).order_by(AuditLog.seq)
+        )
+    )
 
 
 async def test_register_returns_the_secret_once_and_stores_it_encrypted(

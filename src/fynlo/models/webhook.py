@@ -51,7 +51,8 @@ class WebhookDelivery(RecordModel):
     event_id: Mapped[uuid.UUID]
     event_type: Mapped[str] = mapped_column(String(50))
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # pending -> delivered | failed (gave up after the retry window); replay resets to pending
+    # pending -> delivered | failed (gave up after the retry window); a successful replay
+    # marks it delivered, a failed one leaves the status as it was
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0, server_default="0")
     next_attempt_at: Mapped[datetime | None]

@@ -207,6 +207,15 @@ async def _claim(
     limit: int,
 ) -> tuple[list[Job], int]:
     """Claim due rows; the jobs to send, and how many could not even be signed."""
+    async with sessionmaker() as session:
+        # Most rounds find nothing: look before taking SQLite's write lock.
+        due = await session.scalar(
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == PENDING, WebhookDelivery.next_attempt_at <= now)
+            .limit(1)
+        )
+    if due is None:
+        return [], 0
     async with write_intent(), sessionmaker() as session, session.begin():
         rows = (
             await session.execute(
