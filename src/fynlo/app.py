@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
+import structlog
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
@@ -34,6 +36,8 @@ from fynlo.routes import DOMAIN_ROUTERS
 from fynlo.runtime import Runtime
 from fynlo.webhooks.delivery import deliver_due
 from fynlo.webhooks.service import fan_out as webhook_fan_out
+
+log = structlog.get_logger(__name__)
 
 DOCS_PATHS = ("/docs", "/redoc", "/openapi.json")
 
@@ -65,6 +69,10 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         ],
     )
     runtime.events_committed = background.dispatcher.wake
+    kicker = DispatchKicker() if settings.redis_url and not settings.background_work else None
+    if kicker is not None:
+        # Jobs run in `fynlo worker`: each commit that wrote events queues a dispatch.
+        runtime.events_committed = kicker.kick
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -73,9 +81,13 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         gateway.start()
         if settings.background_work:
             background.start()
+        if kicker is not None:
+            await kicker.start()
         try:
             yield
         finally:
+            if kicker is not None:
+                await kicker.stop()
             await background.stop()
             await gateway.stop()
             await webhooks.close()
@@ -125,6 +137,37 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     return app
+
+
+class DispatchKicker:
+    """Queues an outbox dispatch for ``fynlo worker`` after a commit (fire and forget: the
+    scheduler's periodic dispatch covers a kick that is lost)."""
+
+    def __init__(self) -> None:
+        self._pending: set[asyncio.Task[object]] = set()
+
+    async def start(self) -> None:
+        from fynlo.jobs.broker import broker
+
+        await broker.startup()
+
+    def kick(self) -> None:
+        from fynlo.jobs.tasks import dispatch_outbox
+
+        task: asyncio.Task[object] = asyncio.create_task(dispatch_outbox.kiq())
+        self._pending.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[object]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("dispatch_kick_failed", error=str(task.exception()))
+
+    async def stop(self) -> None:
+        from fynlo.jobs.broker import broker
+
+        await asyncio.gather(*self._pending, return_exceptions=True)
+        await broker.shutdown()
 
 
 class WebhookSender:

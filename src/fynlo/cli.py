@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any, TypeVar
 
@@ -229,6 +231,41 @@ def audit_verify() -> None:
     console.print(f"{len(reports)} chains checked, {len(broken)} broken")
     if broken:
         raise typer.Exit(1)
+
+
+def _taskiq(arguments: list[str]) -> None:
+    settings = _settings()
+    if not settings.redis_url:
+        err_console.print(
+            "[red]Jobs in separate processes need FYNLO_REDIS_URL. Without Redis the API "
+            "process runs the background work itself (FYNLO_BACKGROUND_WORK=true).[/red]"
+        )
+        raise typer.Exit(2)
+    os.execv(sys.executable, [sys.executable, "-m", "taskiq", *arguments])  # noqa: S606
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(min=1, help="Worker processes")] = 1,
+) -> None:
+    """Run background jobs from the Redis queue (outbox dispatch, webhooks, pruning)."""
+    _taskiq(
+        [
+            "worker",
+            "fynlo.jobs.broker:broker",
+            "fynlo.jobs.tasks",
+            "--workers",
+            str(processes),
+            "--no-configure-logging",
+        ]
+    )
+
+
+@app.command()
+def scheduler() -> None:
+    """Kick the periodic jobs into the Redis queue (run with FYNLO_BACKGROUND_WORK=false
+    on the API replicas)."""
+    _taskiq(["scheduler", "fynlo.jobs.scheduler:scheduler", "--skip-first-run"])
 
 
 @app.command("makemigration")

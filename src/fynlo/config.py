@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     socket_sweep_seconds: float = Field(default=15.0, gt=0)
     # Redis pub/sub channel shared by the replicas of one deployment.
     socketio_channel: str = "fynlo-socketio"
+    # Redis stream of the job queue (fynlo worker / fynlo scheduler).
+    jobs_queue: str = "fynlo-jobs"
 
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod

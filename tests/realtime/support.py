@@ -136,6 +136,31 @@ async def listening(url: str, auth: dict[str, Any]) -> AsyncIterator[Listener]:
 
 
 @asynccontextmanager
+async def fynlo_process(*command: str, **env: str) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A ``fynlo`` command (worker, scheduler) as its own process with the test settings."""
+    environment = {**os.environ, "FYNLO_LOG_LEVEL": "WARNING", **env}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "fynlo.cli",
+        *command,
+        env=environment,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.terminate()
+            try:
+                await asyncio.wait_for(process.wait(), 10)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+
+
+@asynccontextmanager
 async def server_process(**env: str) -> AsyncIterator[str]:
     """``fynlo serve`` as its own process (a replica), with the test settings plus ``env``;
     yields its base URL once ``/api/health`` answers."""

@@ -59,15 +59,19 @@ async def list_events(
         OutboxEvent.restaurant_id == restaurant.id, OutboxEvent.sequence.is_not(None)
     )
     if after is not None:
-        cursor = await session.scalar(
-            select(OutboxEvent.sequence).where(
-                OutboxEvent.id == after,
-                OutboxEvent.restaurant_id == restaurant.id,
-                OutboxEvent.sequence.is_not(None),
+        known = (
+            await session.execute(
+                select(OutboxEvent.sequence).where(
+                    OutboxEvent.id == after, OutboxEvent.restaurant_id == restaurant.id
+                )
             )
-        )
-        if cursor is None:
+        ).first()
+        if known is None:
             raise ResourceNotFound("Event", after)
+        cursor = known[0]
+        if cursor is None:
+            # Sent, but the dispatcher has not committed it yet: nothing after it is either.
+            return ok(EventPage(items=[], has_more=False, last_event_id=after))
         rows = list(
             await session.scalars(
                 published.where(OutboxEvent.sequence > cursor)

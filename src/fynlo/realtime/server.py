@@ -71,8 +71,8 @@ class StrictRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     but should not have to often). Publishing uses its own connection, so a failed publish
     does not disturb the subscription that delivers other replicas' events here."""
 
-    def __init__(self, url: str, channel: str) -> None:
-        super().__init__(url, channel=channel)
+    def __init__(self, url: str, channel: str, *, write_only: bool = False) -> None:
+        super().__init__(url, channel=channel, write_only=write_only)
         self._publisher: Redis | None = None
 
     async def emit(
@@ -105,7 +105,8 @@ class StrictRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             "host_id": self.host_id,
         }
         await self._publish(message)
-        await self._handle_emit(message)
+        if not self.write_only:  # a worker publishing for the API replicas has no clients
+            await self._handle_emit(message)
 
     async def _publish(self, data: Any) -> Any:
         if self._publisher is None:
@@ -128,7 +129,10 @@ class StrictRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
 
 class SocketPublisher:
-    def __init__(self, sio: socketio.AsyncServer) -> None:
+    """Emits through a Socket.IO server, or straight through its client manager (a worker
+    publishing for the API replicas)."""
+
+    def __init__(self, sio: socketio.AsyncServer | StrictRedisManager) -> None:
         self._sio = sio
 
     async def publish(self, deliveries: Sequence[Delivery]) -> None:

@@ -1,0 +1,1 @@
+"""Background jobs on taskiq: Redis streams with ``fynlo worker`` / ``fynlo scheduler``."""
