@@ -215,7 +215,9 @@ class RealtimeGateway:
     # --- connecting -------------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: dict[str, Any], auth: Any) -> None:
-        token = auth.get("token") if isinstance(auth, dict) else None
+        if not isinstance(auth, dict):
+            auth = {}
+        token = auth.get("token")
         if not isinstance(token, str) or not token:
             raise _refused(
                 "unauthorized", "Authentication error: send auth: {token: <access token>}"
@@ -224,8 +226,13 @@ class RealtimeGateway:
             claims = self.runtime.tokens.read_access(token)
         except InvalidToken as exc:
             raise _refused("unauthorized", f"Authentication error: {exc.message}") from exc
-        wanted = auth.get("restaurantId") if isinstance(auth, dict) else None
-        stations = auth.get("stations") if isinstance(auth, dict) else None
+        wanted: uuid.UUID | None = None
+        if auth.get("restaurantId"):
+            try:
+                wanted = uuid.UUID(str(auth["restaurantId"]))
+            except ValueError as exc:
+                raise _refused("validation_error", "restaurantId must be a UUID") from exc
+        stations = auth.get("stations")
         actor = AuditActor(
             ip_address=environ.get("REMOTE_ADDR")
             or (environ.get("asgi.scope") or {}).get("client", [None])[0],
@@ -234,9 +241,7 @@ class RealtimeGateway:
         try:
             async with write_intent(), self.runtime.sessionmaker() as session, session.begin():
                 subject = await subject_for_claims(session, claims, actor)
-                restaurant = await resolve_restaurant(
-                    session, subject, uuid.UUID(str(wanted)) if wanted else None
-                )
+                restaurant = await resolve_restaurant(session, subject, wanted)
                 now = utc_now()
                 session.add(
                     WebsocketConnection(
@@ -251,8 +256,6 @@ class RealtimeGateway:
                 )
         except FynloError as exc:
             raise _refused(exc.code, f"Authentication error: {exc.message}") from exc
-        except ValueError as exc:
-            raise _refused("validation_error", "restaurantId must be a UUID") from exc
         self.connections[sid] = Connection(
             claims=claims,
             user_id=subject.id,
@@ -333,6 +336,11 @@ class RealtimeGateway:
         except ValidationError as exc:
             message, details = validation_error(exc)
             return await self._refuse(sid, event, "validation_error", message, details)
+        except Exception:
+            log.exception("socket_message_failed", event=event, sid=sid)
+            return await self._refuse(
+                sid, event, "internal_error", "Internal server error; nothing was changed"
+            )
 
     async def _refuse(
         self, sid: str, event: str, code: str, message: str, details: Any = None
