@@ -118,8 +118,9 @@ async def active_connections(database_url: str) -> int:
 async def run(args: argparse.Namespace) -> int:
     print(
         f"Real-time benchmark: {args.clients} socket.io-client v4 connections (Node) in one "
-        f"restaurant of fynlo serve (1 worker, PostgreSQL); {args.orders} orders taken over "
-        f"HTTP {args.interval:g} s apart; latency from each order's HTTP response to each "
+        f"restaurant of fynlo serve (1 worker, PostgreSQL); {args.orders} orders (after "
+        f"{args.warmup_orders} unmeasured) taken over HTTP {args.interval:g} s apart; "
+        "latency from each order's HTTP response to each "
         "client's receipt of new_order."
     )
     async with throwaway_database(args.database_url_base, keep=args.keep_db) as database:
@@ -128,7 +129,7 @@ async def run(args: argparse.Namespace) -> int:
         pg_version = await postgres_version(database.url)
         await migrate(database.url)
         seeded = await seed(database.url)
-        bodies = order_bodies(seeded.fynlo, args.orders, seed=7)
+        bodies = order_bodies(seeded.fynlo, args.warmup_orders + args.orders, seed=7)
         async with running_server(fynlo_env(settings), workers=1) as server:
             token = await sign_in(server)
             idle_rss = rss_mib(server.pid)
@@ -140,8 +141,9 @@ async def run(args: argparse.Namespace) -> int:
             recorded = await active_connections(database.url)
             cpu_before = process_cpu_seconds(server.pid)
             responded: dict[str, float] = {}
+            warm_up: set[str] = set()
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
-                for body in bodies:
+                for index, body in enumerate(bodies):
                     response = await http.post(
                         ORDERS_PATH,
                         content=body.content,
@@ -153,7 +155,11 @@ async def run(args: argparse.Namespace) -> int:
                     at = time.time() * 1000
                     if response.status_code != 201:
                         raise BenchmarkSetupError(f"order refused: {response.text[:300]}")
-                    responded[response.json()["data"]["id"]] = at
+                    order_id = response.json()["data"]["id"]
+                    if index < args.warmup_orders:
+                        warm_up.add(order_id)
+                    else:
+                        responded[order_id] = at
                     await asyncio.sleep(args.interval)
             await asyncio.sleep(2)
             await fleet.send("report")
@@ -163,7 +169,9 @@ async def run(args: argparse.Namespace) -> int:
             await fleet.send("quit")
             await fleet.process.wait()
 
-    receipts: dict[str, list[float]] = report["receipts"]
+    receipts: dict[str, list[float]] = {
+        order_id: times for order_id, times in report["receipts"].items() if order_id not in warm_up
+    }
     latencies = [
         (got - responded[order_id]) / 1000
         for order_id, times in receipts.items()
@@ -251,6 +259,9 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=TARGET_CLIENTS)
     parser.add_argument("--orders", type=int, default=30)
     parser.add_argument("--interval", type=float, default=0.5, help="seconds between orders")
+    parser.add_argument(
+        "--warmup-orders", type=int, default=2, help="orders sent first and not measured"
+    )
     parser.add_argument(
         "--database-url-base", default="postgresql+asyncpg://postgres@127.0.0.1:5432"
     )

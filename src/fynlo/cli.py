@@ -76,6 +76,9 @@ def serve(
         access_log=False,
         log_config=None,
         server_header=False,
+        # Events are small JSON sent to many sockets at once: compressing each frame for
+        # each client costs more CPU than the bytes it saves.
+        ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
         log_level=settings.log_level.lower(),
     )
