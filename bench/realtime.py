@@ -231,6 +231,20 @@ async def run(args: argparse.Namespace) -> int:
             Figure("Latency max", f"{summary.max * 1000:.1f} ms"),
             Figure("Received before the HTTP answer", f"{early} (counted as 0 ms)"),
         ]
+    spreads = sorted(
+        (max(times) - min(times), min(times) - responded[order_id])
+        for order_id, times in receipts.items()
+        if order_id in responded and times
+    )
+    if spreads:
+        slowest = spreads[-1]
+        figures.append(
+            Figure(
+                "Fan-out per order (first to last client)",
+                f"median {spreads[len(spreads) // 2][0]:.0f} ms, slowest {slowest[0]:.0f} ms "
+                f"(its first client {slowest[1]:.0f} ms after the HTTP answer)",
+            )
+        )
     if cpu_before is not None and cpu_after is not None and responded:
         figures.append(
             Figure(
