@@ -68,11 +68,9 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             ("webhook_delivery", settings.webhook_poll_seconds, webhooks.send_due),
         ],
     )
-    runtime.events_committed = background.dispatcher.wake
+    # With the work in `fynlo worker`, each commit that wrote events queues a dispatch there.
     kicker = DispatchKicker() if settings.redis_url and not settings.background_work else None
-    if kicker is not None:
-        # Jobs run in `fynlo worker`: each commit that wrote events queues a dispatch.
-        runtime.events_committed = kicker.kick
+    runtime.events_committed = kicker.kick if kicker is not None else background.dispatcher.wake
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -136,17 +136,14 @@ async def listening(url: str, auth: dict[str, Any]) -> AsyncIterator[Listener]:
 
 
 @asynccontextmanager
-async def fynlo_process(*command: str, **env: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    """A ``fynlo`` command (worker, scheduler) as its own process with the test settings."""
+async def fynlo_process(
+    *command: str, output: Any = asyncio.subprocess.DEVNULL, **env: str
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """A ``fynlo`` command as its own process with the test settings plus ``env``; stopped
+    (terminated, killed after 10 s) when the block ends."""
     environment = {**os.environ, "FYNLO_LOG_LEVEL": "WARNING", **env}
     process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fynlo.cli",
-        *command,
-        env=environment,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
+        sys.executable, "-m", "fynlo.cli", *command, env=environment, stdout=output, stderr=output
     )
     try:
         yield process
@@ -165,30 +162,16 @@ async def server_process(**env: str) -> AsyncIterator[str]:
     """``fynlo serve`` as its own process (a replica), with the test settings plus ``env``;
     yields its base URL once ``/api/health`` answers."""
     port = free_port()
-    environment = {
-        **os.environ,
-        "FYNLO_BACKGROUND_WORK": "true",
-        "FYNLO_OUTBOX_POLL_SECONDS": "0.2",
-        "FYNLO_LOG_LEVEL": "WARNING",
-        **env,
-    }
-    log = tempfile.NamedTemporaryFile(prefix="fynlo-replica-", suffix=".log", delete=False)  # noqa: SIM115
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "fynlo.cli",
-        "serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        env=environment,
-        stdout=log,
-        stderr=log,
-    )
     url = f"http://127.0.0.1:{port}"
+    settings = {"FYNLO_BACKGROUND_WORK": "true", "FYNLO_OUTBOX_POLL_SECONDS": "0.2", **env}
+    log = tempfile.NamedTemporaryFile(prefix="fynlo-replica-", suffix=".log", delete=False)  # noqa: SIM115
     try:
-        async with httpx.AsyncClient(base_url=url, timeout=2) as http:
+        async with (
+            fynlo_process(
+                "serve", "--host", "127.0.0.1", "--port", str(port), output=log, **settings
+            ) as process,
+            httpx.AsyncClient(base_url=url, timeout=2) as http,
+        ):
             for _ in range(300):
                 if process.returncode is not None:
                     raise RuntimeError(f"replica exited: {Path(log.name).read_text()[-2000:]}")
@@ -198,15 +181,8 @@ async def server_process(**env: str) -> AsyncIterator[str]:
                 await asyncio.sleep(0.05)
             else:
                 raise RuntimeError(f"replica did not start: {Path(log.name).read_text()[-2000:]}")
-        yield url
+            yield url
     finally:
-        if process.returncode is None:
-            process.terminate()
-            try:
-                await asyncio.wait_for(process.wait(), 10)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
         log.close()
         Path(log.name).unlink(missing_ok=True)
 

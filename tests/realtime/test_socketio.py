@@ -365,3 +365,32 @@ async def test_catching_up_after_an_event_not_yet_committed_as_published(
         headers=await login(client, world.other_manager),
     )
     assert foreign.status_code == 404  # another restaurant's event
+
+
+async def test_a_connection_names_a_restaurant_of_its_own_or_is_refused(
+    server: LiveServer, world: World
+) -> None:
+    """A platform owner says which restaurant; a restaurant outside the caller's scope is
+    refused like an unknown one; an owner of several may pick another of theirs."""
+    owner = await token_of(server.http, world.owner_a)  # owns A1 and A2
+    platform = await token_of(server.http, world.platform_owner)
+    manager = await token_of(server.http, world.users["manager"])
+
+    async def refusal(auth: dict[str, Any]) -> dict[str, Any]:
+        client = socketio.AsyncClient(reconnection=False)
+        reasons: list[Any] = []
+        client.on("connect_error", reasons.append)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            await client.connect(server.url, auth=auth, transports=["websocket"], wait_timeout=5)
+        data: dict[str, Any] = reasons[0]["data"]
+        return data
+
+    must_choose = await refusal({"token": platform})
+    assert must_choose["code"] == "validation_error"
+    assert "restaurantId is required" in must_choose["message"]
+    assert (await refusal({"token": owner, "restaurantId": "nope"}))["code"] == ("validation_error")
+    assert (await refusal({"token": manager, "restaurantId": str(world.b.id)}))["code"] == (
+        "not_found"
+    )
+    async with listening(server.url, {"token": owner, "restaurantId": str(world.a2.id)}) as a2:
+        assert a2.client.connected

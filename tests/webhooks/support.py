@@ -130,7 +130,7 @@ async def publish(
     await session.commit()
     event = emit(session, restaurant.id, event_type, payload or {"orderId": str(uuid.uuid4())})
     await session.flush()
-    queued = await fan_out(session, event)
+    queued = await fan_out(session, [event])
     await session.commit()
     return event, queued
 

@@ -33,8 +33,8 @@ async def test_queues_one_pending_delivery_per_matching_endpoint_once(
 
     event, queued = await publish(session, world.a1, "new_order", {"orderId": "o-7"})
     assert queued == 2
-    assert await fan_out(session, event) == 0  # the dispatcher retrying the same event
-    assert await fan_out(session, event) == 0
+    assert await fan_out(session, [event]) == 0  # the dispatcher retrying the same event
+    assert await fan_out(session, [event]) == 0
     await session.commit()
     assert await _count(session) == 2
 
@@ -68,7 +68,7 @@ async def test_queues_one_pending_delivery_per_matching_endpoint_once(
 async def test_nothing_to_do_without_endpoints(session: AsyncSession, world: World) -> None:
     event = emit(session, world.b.id, "table_updated", {"tableId": "t1"})
     await session.flush()
-    assert await fan_out(session, event) == 0
+    assert await fan_out(session, [event]) == 0
     assert await _count(session) == 0
 
 
@@ -78,7 +78,7 @@ async def test_endpoint_gets_what_is_fanned_out_after_its_registration(
     first_event, queued = await publish(session, world.a1)
     assert queued == 0
     endpoint, _ = await create_endpoint(session, settings, world.a1, URL)
-    assert await fan_out(session, first_event) == 1  # a replayed outbox event is still new to it
+    assert await fan_out(session, [first_event]) == 1  # a replayed outbox event is still new to it
     second_event, queued = await publish(session, world.a1)
     assert queued == 1
     await session.commit()
@@ -86,3 +86,27 @@ async def test_endpoint_gets_what_is_fanned_out_after_its_registration(
         first_event.id,
         second_event.id,
     }
+
+
+async def test_a_batch_of_several_restaurants_and_types_is_routed_event_by_event(
+    session: AsyncSession, settings: Settings, world: World
+) -> None:
+    """The dispatcher hands over a whole round at once: each event still goes only to its
+    own restaurant's endpoints that want its type."""
+    a1_orders, _ = await create_endpoint(
+        session, settings, world.a1, URL, event_types=["new_order"]
+    )
+    a2_every, _ = await create_endpoint(session, settings, world.a2, URL)
+    batch = [
+        emit(session, world.a1.id, "new_order", {"orderId": "a1-order"}),
+        emit(session, world.a1.id, "menu_updated", {"action": "created"}),
+        emit(session, world.a2.id, "table_updated", {"tableId": "t2"}),
+        emit(session, world.b.id, "new_order", {"orderId": "b-order"}),
+    ]
+    await session.flush()
+    assert await fan_out(session, batch) == 2
+    assert await fan_out(session, batch) == 0  # once per (endpoint, event)
+    await session.commit()
+    assert [d.event_id for d in await deliveries_of(session, a1_orders)] == [batch[0].id]
+    assert [d.event_id for d in await deliveries_of(session, a2_every)] == [batch[2].id]
+    assert await fan_out(session, []) == 0

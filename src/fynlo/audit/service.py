@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
 from fynlo.db.types import utc_now
+from fynlo.db.upsert import conflict_insert_for
 from fynlo.models import AuditChainHead, AuditLog
 
 GENESIS = "0" * 64
@@ -77,8 +77,7 @@ async def _locked_head(session: AsyncSession, chain_key: str) -> AuditChainHead:
     params = {"chain_key": chain_key}
     head = await session.scalar(_LOCKED_HEAD, params)
     if head is None:
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = conflict_insert_for(session)
         await session.execute(
             insert(AuditChainHead)
             .values(chain_key=chain_key, seq=0, hash=GENESIS)

@@ -41,7 +41,8 @@ class Publisher(Protocol):
     async def publish(self, deliveries: Sequence[Delivery]) -> None: ...
 
 
-EventHook = Callable[[AsyncSession, OutboxEvent], Awaitable[object]]
+# Called once per round with the events it published, in the same transaction.
+EventHook = Callable[[AsyncSession, Sequence[OutboxEvent]], Awaitable[object]]
 
 
 class OutboxDispatcher:
@@ -95,7 +96,7 @@ class OutboxDispatcher:
             ).all()
             last = await session.scalar(select(func.max(OutboxEvent.sequence))) or 0
             now = utc_now()
-            published = 0
+            published: list[OutboxEvent] = []
             for event in events:
                 event.sequence = last + 1
                 try:
@@ -109,14 +110,15 @@ class OutboxDispatcher:
                     break
                 last += 1
                 event.published_at = now
-                for hook in self._on_published:
-                    await hook(session, event)
-                published += 1
+                published.append(event)
             else:
                 if not self.healthy:
                     log.info("outbox_publishing_again")
                 self.healthy = True
-        return published
+            if published:
+                for hook in self._on_published:
+                    await hook(session, published)
+        return len(published)
 
     async def run(self) -> None:
         """Publish until cancelled: at once when woken, else every ``poll_seconds``."""

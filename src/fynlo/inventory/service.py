@@ -16,12 +16,12 @@ from typing import Any, Literal
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
 from fynlo.db.types import utc_now
+from fynlo.db.upsert import conflict_insert_for
 from fynlo.inventory import ledger
 from fynlo.inventory.schemas import (
     AlertOut,
@@ -314,8 +314,7 @@ class InventoryService:
 
     async def _start_tracking(self, product_id: uuid.UUID) -> bool:
         """Insert the row unless a concurrent request just did; True if this one did."""
-        dialect = self.session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        insert = conflict_insert_for(self.session)
         now = utc_now()
         created = await self.session.execute(
             insert(InventoryItem)

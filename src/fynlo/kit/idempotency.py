@@ -19,12 +19,12 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import Response
 
 from fynlo.db.types import utc_now
+from fynlo.db.upsert import conflict_insert_for
 from fynlo.kit.errors import BadRequest, IdempotencyKeyInProgress, IdempotencyKeyReused
 from fynlo.kit.unit_of_work import UnitOfWork
 from fynlo.models.idempotency import IdempotencyKey
@@ -129,8 +129,7 @@ class IdempotencyStore:
     async def _claim(self, caller: str, key: str, print_: str) -> _Replay | None:
         now = utc_now()
         async with self._sessionmaker() as session, session.begin():
-            dialect = session.get_bind().dialect.name
-            insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+            insert = conflict_insert_for(session)
             claimed = await session.scalar(
                 insert(IdempotencyKey)
                 .values(

@@ -9,10 +9,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
+from fynlo.db.upsert import conflict_insert
 from fynlo.models import OrderNumberCounter
 
 DEFAULT_DAY_STARTS_AT = time(4, 0)  # a bar's 01:30 order belongs to the previous evening
@@ -37,7 +37,7 @@ def parse_day_start(value: object) -> time:
 
 @cache
 def _next_sequence_statement(dialect: str) -> ReturningInsert[Any]:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = conflict_insert(dialect)
     return (
         insert(OrderNumberCounter)
         .values(

@@ -10,7 +10,6 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
@@ -18,6 +17,7 @@ from fynlo.auth.subject import Subject
 from fynlo.config import Settings, get_settings
 from fynlo.db.row_security import apply_tenant_scope
 from fynlo.db.types import utc_now
+from fynlo.db.upsert import conflict_insert_for
 from fynlo.kit.errors import Conflict, ResourceNotFound, Unprocessable
 from fynlo.kit.pagination import PageParams
 from fynlo.models import OutboxEvent, Restaurant, WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -431,52 +431,58 @@ class WebhookService:
         return delivery_out(delivery, [])
 
 
-async def fan_out(session: AsyncSession, event: OutboxEvent) -> int:
-    """Queue one delivery of ``event`` per active endpoint of its restaurant that wants its
-    type; the number queued. Idempotent: an (endpoint, event) pair is queued once.
+async def fan_out(session: AsyncSession, events: Sequence[OutboxEvent]) -> int:
+    """Queue one delivery of each event per active endpoint of its restaurant that wants its
+    type; the number queued. One query for the endpoints of the whole batch and one insert.
+    Idempotent: an (endpoint, event) pair is queued once.
 
     Runs in the caller's transaction (the outbox dispatcher's), with no request around it.
     """
+    restaurants = {event.restaurant_id for event in events}
+    if not restaurants:
+        return 0
     endpoints = (
         await session.execute(
-            select(WebhookEndpoint.id, WebhookEndpoint.event_types).where(
-                WebhookEndpoint.restaurant_id == event.restaurant_id,
+            select(
+                WebhookEndpoint.restaurant_id, WebhookEndpoint.id, WebhookEndpoint.event_types
+            ).where(
+                WebhookEndpoint.restaurant_id.in_(restaurants),
                 WebhookEndpoint.is_active.is_(True),
             )
         )
     ).all()
-    targets = [
-        endpoint_id
-        for endpoint_id, event_types in endpoints
-        if not event_types or event.event_type in event_types
-    ]
-    if not targets:
+    if not endpoints:
         return 0
     now = utc_now()
-    payload = event_body(
-        event.id, event.event_type, event.restaurant_id, event.created_at or now, event.payload
-    )
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    rows = []
+    for event in events:
+        payload = event_body(
+            event.id, event.event_type, event.restaurant_id, event.created_at or now, event.payload
+        )
+        rows += [
+            {
+                "id": uuid.uuid4(),
+                "restaurant_id": event.restaurant_id,
+                "endpoint_id": endpoint_id,
+                "event_id": event.id,
+                "event_type": event.event_type,
+                "payload": payload,
+                "status": PENDING,
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for restaurant_id, endpoint_id, event_types in endpoints
+            if restaurant_id == event.restaurant_id
+            and (not event_types or event.event_type in event_types)
+        ]
+    if not rows:
+        return 0
+    insert = conflict_insert_for(session)
     result = await session.execute(
         insert(WebhookDelivery)
-        .values(
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "restaurant_id": event.restaurant_id,
-                    "endpoint_id": endpoint_id,
-                    "event_id": event.id,
-                    "event_type": event.event_type,
-                    "payload": payload,
-                    "status": PENDING,
-                    "attempts": 0,
-                    "next_attempt_at": now,
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for endpoint_id in targets
-            ]
-        )
+        .values(rows)
         .on_conflict_do_nothing(index_elements=["endpoint_id", "event_id"])
         .returning(WebhookDelivery.id)
     )
