@@ -10,6 +10,16 @@ from fynlo.models.inventory import InventoryItem, ReorderRequest, StockMovement
 from fynlo.models.menu import Category, ModifierGroup, ModifierOption, Product
 from fynlo.models.order import Order, OrderItem, OrderNumberCounter
 from fynlo.models.outbox import OutboxEvent
+from fynlo.models.payment import (
+    CashDrawerSession,
+    CashMovement,
+    GiftCard,
+    GiftCardEntry,
+    Payment,
+    PaymentProviderEvent,
+    PaymentRefund,
+    QrPayment,
+)
 from fynlo.models.realtime import WebsocketConnection
 from fynlo.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -17,8 +27,12 @@ __all__ = [
     "AuditChainHead",
     "AuditLog",
     "Base",
+    "CashDrawerSession",
+    "CashMovement",
     "Category",
     "DiningTable",
+    "GiftCard",
+    "GiftCardEntry",
     "IdempotencyKey",
     "InventoryItem",
     "ModifierGroup",
@@ -28,9 +42,13 @@ __all__ = [
     "OrderNumberCounter",
     "OutboxEvent",
     "PasswordResetToken",
+    "Payment",
+    "PaymentProviderEvent",
+    "PaymentRefund",
     "Platform",
     "PosDevice",
     "Product",
+    "QrPayment",
     "RecoveryCode",
     "RefreshToken",
     "ReorderRequest",

@@ -44,6 +44,7 @@ class Order(RecordModel):
         CheckConstraint(_in("order_type", ORDER_TYPES), name="order_type_valid"),
         CheckConstraint(_in("payment_status", PAYMENT_STATUSES), name="payment_status_valid"),
         CheckConstraint("total_minor >= 0", name="total_not_negative"),
+        CheckConstraint("paid_minor >= 0 AND refunded_minor >= 0", name="paid_not_negative"),
     )
 
     restaurant_id: Mapped[uuid.UUID] = mapped_column(
@@ -67,6 +68,11 @@ class Order(RecordModel):
     service_charge_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0)
     tip_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0)
     total_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0)
+    # Payments against the total (tips on tenders excluded) and refunds of them.
+    paid_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0, server_default="0")
+    refunded_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0, server_default="0")
+    # Tips added on tenders, on top of the order's own tip_minor.
+    tender_tips_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0, server_default="0")
     # Service charge rate in basis points (1250 = 12.5 %), fixed when the order is opened.
     service_charge_rate_bp: Mapped[int] = mapped_column(default=0)
     service_charge_waived: Mapped[bool] = mapped_column(
