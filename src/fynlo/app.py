@@ -31,6 +31,7 @@ from fynlo.kit.middleware import (
 from fynlo.ops.endpoints import api as ops_api
 from fynlo.ops.endpoints import metrics_router
 from fynlo.ops.metrics import Metrics
+from fynlo.payments.tasks import sweep_qr_payments
 from fynlo.realtime.server import RealtimeGateway, SocketPublisher
 from fynlo.routes import DOMAIN_ROUTERS
 from fynlo.runtime import Runtime
@@ -59,6 +60,12 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     metrics.watch_engine(runtime.engine)
     gateway = RealtimeGateway(runtime)
     webhooks = WebhookSender(runtime)
+    providers = runtime.payment_providers
+    assert providers is not None
+
+    async def qr_sweep() -> None:
+        await sweep_qr_payments(runtime.sessionmaker, settings, providers)
+
     background = BackgroundWork(
         runtime,
         SocketPublisher(gateway.sio),
@@ -66,6 +73,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         periodic=[
             ("socket_sweep", settings.socket_sweep_seconds, gateway.sweep),
             ("webhook_delivery", settings.webhook_poll_seconds, webhooks.send_due),
+            ("qr_sweep", settings.qr_sweep_seconds, qr_sweep),
         ],
     )
     # With the work in `fynlo worker`, each commit that wrote events queues a dispatch there.

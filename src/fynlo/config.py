@@ -107,6 +107,24 @@ class Settings(BaseSettings):
     # Redis stream of the job queue (fynlo worker / fynlo scheduler).
     jobs_queue: str = "fynlo-jobs"
 
+    # Payments. Without a provider's keys the sandbox stands in (demo and development only).
+    qr_expiry_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    qr_max_extensions: int = Field(default=3, ge=0)
+    # A pending QR payment is polled at the bank after this long without a webhook.
+    qr_poll_after_seconds: float = Field(default=30.0, gt=0)
+    qr_sweep_seconds: float = Field(default=30.0, gt=0)
+    # "sandbox" (the built-in demo bank) is the only open-banking provider so far.
+    qr_provider: Literal["sandbox"] = "sandbox"
+    bank_webhook_secret: SecretStr = SecretStr("dev-only-bank-webhook-secret-change-me-0123")
+    payment_provider_timeout_seconds: float = Field(default=10.0, gt=0)
+    stripe_secret_key: SecretStr | None = None
+    stripe_webhook_secret: SecretStr | None = None
+    stripe_api_base: str | None = None  # another Stripe-compatible API (tests, stripe-mock)
+    razorpay_key_id: str | None = None
+    razorpay_key_secret: SecretStr | None = None
+    razorpay_webhook_secret: SecretStr | None = None
+    razorpay_api_base: str | None = None
+
     @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _csv(cls, value: Any) -> Any:

@@ -24,3 +24,13 @@ DOMAIN_ROUTERS.append(events_router)
 from fynlo.webhooks.endpoints import ROUTERS as WEBHOOK_ROUTERS  # noqa: E402
 
 DOMAIN_ROUTERS += WEBHOOK_ROUTERS
+
+from fynlo.payments.endpoints import ROUTERS as PAYMENT_ROUTERS  # noqa: E402
+from fynlo.payments.pages import ROUTERS as PAYMENT_PAGE_ROUTERS  # noqa: E402
+
+DOMAIN_ROUTERS += PAYMENT_ROUTERS + PAYMENT_PAGE_ROUTERS
+
+from fynlo.payments.drawer_endpoints import ROUTERS as DRAWER_ROUTERS  # noqa: E402
+from fynlo.payments.gift_card_endpoints import ROUTERS as GIFT_CARD_ROUTERS  # noqa: E402
+
+DOMAIN_ROUTERS += DRAWER_ROUTERS + GIFT_CARD_ROUTERS

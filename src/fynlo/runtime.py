@@ -13,6 +13,7 @@ from fynlo.auth.tokens import TokenService
 from fynlo.config import Settings
 from fynlo.db.engine import create_engine, create_sessionmaker
 from fynlo.kit.ratelimit import RateLimiter
+from fynlo.payments.providers.registry import PaymentProviders, build_providers
 
 CallerResolver = Callable[[Request], Awaitable[str]]
 
@@ -44,6 +45,8 @@ class Runtime:
     resolve_caller: CallerResolver = field(default=anonymous_caller)
     # Called after a commit that wrote outbox events; the app wires it to the dispatcher.
     events_committed: Callable[[], None] = field(default=lambda: None)
+    # Payment providers (Stripe, Razorpay, the open-banking bank), chosen from the settings.
+    payment_providers: PaymentProviders | None = None
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
@@ -57,6 +60,7 @@ class Runtime:
             tokens=TokenService(settings),
             redis=redis,
             resolve_caller=_caller_from_token,
+            payment_providers=build_providers(settings),
         )
 
     async def close(self) -> None:

@@ -24,6 +24,8 @@ EVENT_TYPES = frozenset(
         "order_item_ready",
         "payment_received",
         "payment_completed",
+        "payment_failed",
+        "payment_refunded",
         "qr_payment_ready",
         "inventory_alert",
         "notification",

@@ -19,6 +19,7 @@ from taskiq import TaskiqEvents, TaskiqState
 from fynlo.config import get_settings
 from fynlo.events.dispatcher import OutboxDispatcher, prune_published
 from fynlo.jobs.broker import broker
+from fynlo.payments.tasks import sweep_qr_payments
 from fynlo.realtime.server import SocketPublisher, StrictRedisManager
 from fynlo.runtime import Runtime
 from fynlo.webhooks.delivery import deliver_due
@@ -34,6 +35,7 @@ RETRY_MAX_SECONDS = 30.0
 DISPATCH_EVERY_SECONDS = 5  # a fallback: the API kicks a dispatch after each commit
 WEBHOOKS_EVERY_SECONDS = 5
 PRUNE_EVERY_SECONDS = 3600
+QR_SWEEP_EVERY_SECONDS = 30
 
 
 async def retrying(
@@ -140,3 +142,21 @@ async def prune_outbox() -> int:
         return 0
     retention = timedelta(days=runtime.settings.outbox_retention_days)
     return await retrying("prune_outbox", lambda: prune_published(runtime.sessionmaker, retention))
+
+
+@broker.task(task_name="fynlo.sweep_qr_payments", schedule=[{"interval": QR_SWEEP_EVERY_SECONDS}])
+async def sweep_qr() -> int:
+    """Expire QR payments past their time and poll the bank for late webhooks."""
+    runtime = _context().runtime
+    providers = runtime.payment_providers
+    if providers is None or not await once_per_slot(
+        runtime.redis, "sweep_qr_payments", QR_SWEEP_EVERY_SECONDS
+    ):
+        return 0
+
+    async def sweep() -> int:
+        assert providers is not None
+        result = await sweep_qr_payments(runtime.sessionmaker, runtime.settings, providers)
+        return result.expired + result.confirmed
+
+    return await retrying("sweep_qr_payments", sweep)

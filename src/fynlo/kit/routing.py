@@ -23,6 +23,7 @@ from fynlo.kit.unit_of_work import UnitOfWork
 from fynlo.runtime import Runtime
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITES_FLAG = "x-fynlo-writes"
 
 
 def client_ip(request: Request) -> str:
@@ -33,13 +34,16 @@ class FynloRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         is_idempotent = bool((self.openapi_extra or {}).get(idempotency.FLAG))
+        # A read that may write (expire on read): on SQLite it must take the write lock
+        # up front like any write.
+        writes = bool((self.openapi_extra or {}).get(WRITES_FLAG))
 
         async def route_handler(request: Request) -> Response:
             runtime: Runtime = request.app.state.runtime
             await runtime.rate_limiter.check(
                 runtime.settings.rate_limit_default, "api", client_ip(request)
             )
-            write_token = set_write_intent(request.method not in SAFE_METHODS)
+            write_token = set_write_intent(writes or request.method not in SAFE_METHODS)
             uow = UnitOfWork(runtime.sessionmaker, runtime.events_committed)
             request.state.uow = uow
             try:

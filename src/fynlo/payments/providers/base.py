@@ -157,3 +157,48 @@ class UpiProvider(Protocol):
     ) -> RefundResult: ...
 
     def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent: ...
+
+
+@dataclass(frozen=True)
+class BankPayment:
+    """A payment request at the open-banking (payment-initiation) provider."""
+
+    provider_payment_id: str
+    status: Literal["pending", "completed", "failed", "cancelled"]
+    authorisation_url: str | None = None
+    bank_reference: str | None = None
+    paid_at: int | None = None  # seconds since the epoch
+    amount_minor: int | None = None
+    currency: str | None = None
+
+
+class BankProvider(Protocol):
+    """The open-banking provider behind QR payments: the customer's bank app pays the
+    request, the provider confirms by webhook (and answers status polls)."""
+
+    name: str
+
+    async def create_payment(
+        self,
+        amount_minor: int,
+        currency: str,
+        *,
+        reference: str,
+        description: str,
+        idempotency_key: str,
+    ) -> BankPayment: ...
+
+    async def status(self, provider_payment_id: str) -> BankPayment: ...
+
+    async def cancel(self, provider_payment_id: str) -> None: ...
+
+    async def refund(
+        self,
+        provider_payment_id: str,
+        amount_minor: int,
+        *,
+        idempotency_key: str,
+        reason: str | None = None,
+    ) -> RefundResult: ...
+
+    def parse_webhook(self, body: bytes, headers: Mapping[str, str]) -> ProviderEvent: ...
