@@ -17,12 +17,16 @@ from fynlo.models import CashDrawerSession, CashMovement, GiftCard, GiftCardEntr
 async def open_drawer(
     session: AsyncSession, restaurant_id: uuid.UUID, drawer: str
 ) -> CashDrawerSession | None:
+    """The drawer's open session, locked (after the order: the fixed lock order), so a sale
+    or refund cannot land in a session while it is being closed."""
     return await session.scalar(
-        select(CashDrawerSession).where(
-            CashDrawerSession.restaurant_id == restaurant_id,
-            CashDrawerSession.drawer == drawer,
-            CashDrawerSession.status == "open",
-        )
+        lock_for_update(
+            select(CashDrawerSession).where(
+                CashDrawerSession.restaurant_id == restaurant_id,
+                CashDrawerSession.drawer == drawer,
+                CashDrawerSession.status == "open",
+            )
+        ).execution_options(populate_existing=True)
     )
 
 
@@ -68,7 +72,8 @@ async def lock_gift_card(
         query = query.where(GiftCard.code == normalise_code(code or ""))
     card = await session.scalar(lock_for_update(query).execution_options(populate_existing=True))
     if card is None:
-        raise ResourceNotFound("Gift card", card_id or code)
+        # A code is a bearer credential: never echoed back in full.
+        raise ResourceNotFound("Gift card", card_id or mask(normalise_code(code or "")))
     return card
 
 
