@@ -40,6 +40,8 @@ class Overpayment(Conflict):
         message = (
             f"Order {order.order_number} owes {to_major(available, c)}; a payment of "
             f"{to_major(amount, c)} would take it past its total"
+            if amount > 0
+            else f"Order {order.order_number} owes nothing more"
         )
         if reserved:
             message += f" ({to_major(reserved, c)} is held by payments still in progress)"
@@ -219,7 +221,11 @@ async def resolve_amount(
     must agree with it)."""
     if split is None or split.type == "amount":
         if amount is None:
-            return state.owed(order) - await reserved(session, order)
+            held = await reserved(session, order)
+            available = state.owed(order) - held
+            if available <= 0 and order.status not in CLOSED:
+                raise Overpayment(order, 0, 0, held)
+            return available
         return amount
     computed = await split_amount(session, order, split)
     if amount is not None and amount != computed:

@@ -132,10 +132,8 @@ class QrService:
         core.check_currency(order, body.currency)
         if order.status in core.CLOSED:
             raise core.OrderNotPayable(order)
-        if body.amount is None:
-            amount = state.owed(order) - await core.reserved(self.session, order)
-        else:
-            amount = to_minor(body.amount, order.currency)
+        sent = to_minor(body.amount, order.currency) if body.amount is not None else None
+        amount = await core.resolve_amount(self.session, order, sent, None)
         await core.check_payable(self.session, order, amount)
         tip = to_minor(body.tip_amount, order.currency, field="tipAmount")
         gross = amount + tip
