@@ -314,3 +314,53 @@ async def test_payments_list_and_read(till: Till) -> None:
     assert [p["id"] for p in listed.json()["data"]["items"]] == [paid["id"]]
     one = await till.client.get(f"/api/payments/{paid['id']}", headers=till.headers)
     assert one.json()["data"]["method"] == "cash"
+
+
+async def test_a_paid_order_that_grows_owes_the_difference_and_cannot_shrink_below_paid(
+    till: Till, session: AsyncSession
+) -> None:
+    from tests.payments.support import priced_product
+
+    order = await till.order(quantity=2)
+    await till.cash(order["id"], 25.00, 25.00)
+    added = await till.client.post(
+        f"/api/orders/{order['id']}/items",
+        headers=till.headers,
+        json={"items": [{"productId": str(till.burger.id), "quantity": 1}]},
+    )
+    assert added.status_code == 201, added.text
+    grown = added.json()["data"]
+    assert (grown["totalAmount"], grown["paymentStatus"]) == (37.5, "partially_paid")
+    new_item = grown["items"][-1]["id"]
+    first_item = grown["items"][0]["id"]
+    # Removing the new item is fine (back to 25.00 paid in full) ...
+    removed = await till.client.request(
+        "DELETE", f"/api/orders/{order['id']}/items/{new_item}", headers=till.headers
+    )
+    assert removed.status_code == 200, removed.text
+    assert removed.json()["data"]["paymentStatus"] == "paid"
+    # ... but dropping below what was paid needs a refund first.
+    drink = await priced_product(session, till.world.a1, price=100, name="Water")
+    await till.client.post(
+        f"/api/orders/{order['id']}/items",
+        headers=till.headers,
+        json={"items": [{"productId": str(drink.id), "quantity": 1}]},
+    )
+    await till.cash(order["id"], 1.00, 1.00)
+    refused = await till.client.request(
+        "DELETE", f"/api/orders/{order['id']}/items/{first_item}", headers=till.headers
+    )
+    error = error_of(refused, 409, "conflict")
+    assert "Refund" in error["message"]
+    assert error["details"]["amountPaid"] == 26.0
+
+
+async def test_a_paid_order_completes_when_the_kitchen_marks_it_ready(till: Till) -> None:
+    order = await till.order()
+    await till.cash(order["id"], 25.00, 25.00)
+    for status in ("confirmed", "ready"):
+        response = await till.client.patch(
+            f"/api/orders/{order['id']}/status", headers=till.headers, json={"status": status}
+        )
+        assert response.status_code == 200, response.text
+    assert response.json()["data"]["status"] == "completed"

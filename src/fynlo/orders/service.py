@@ -35,6 +35,8 @@ from fynlo.orders.schemas import (
     OrderCreate,
     OrderItemIn,
 )
+from fynlo.payments import state as payment_state
+from fynlo.payments.core import complete_if_due
 
 
 class OrderNotEditable(Conflict):
@@ -536,6 +538,22 @@ class OrderService:
         )
         return order
 
+    def _settle_payment_status(self, order: Order) -> None:
+        """After a change of total: never below what was already paid (refund first), and
+        a paid order that grew owes the difference again."""
+        net_paid = order.paid_minor - order.refunded_minor
+        if net_paid > order.total_minor:
+            raise Conflict(
+                f"Order {order.order_number} has {to_major(net_paid, order.currency)} paid; "
+                f"its total cannot drop to {to_major(order.total_minor, order.currency)}. "
+                "Refund the difference first",
+                details={
+                    "amountPaid": float(to_major(net_paid, order.currency)),
+                    "newTotal": float(to_major(order.total_minor, order.currency)),
+                },
+            )
+        order.payment_status = payment_state.order_payment_status(order)
+
     def _check_editable(self, order: Order) -> None:
         if order.status not in state.OPEN:
             raise OrderNotEditable(order)
@@ -554,6 +572,7 @@ class OrderService:
             item.order_id = order.id
             order.items.append(item)
         self._reprice(order, context)
+        self._settle_payment_status(order)
         order.version += 1
         await self.session.flush()
         if order.stock_deducted:
@@ -598,6 +617,7 @@ class OrderService:
         else:
             order.items.remove(item)  # delete-orphan: the row goes with the flush
         self._reprice(order, await self.context())
+        self._settle_payment_status(order)
         order.version += 1
         self._event("order_updated", order, change="item_voided" if sent else "item_removed")
         await self._audit(
@@ -631,6 +651,7 @@ class OrderService:
         if body.notes is not None:
             order.notes = body.notes
         self._reprice(order, context)
+        self._settle_payment_status(order)
         order.version += 1
         self._event("order_updated", order, change="adjusted")
         await record(
@@ -687,6 +708,10 @@ class OrderService:
             self._kitchen_event(order, [i for i in order.items if not i.is_voided])
         self._event("order_updated", order, previousStatus=previous)
         await self._audit("order.status_changed", order, previous=previous)
+        if status in ("ready", "served") and order.payment_status == "paid":
+            # Paid before the kitchen finished: the restaurant's rule may complete it now.
+            await complete_if_due(self.session, self.restaurant, order, self.subject.actor)
+            return order
         if status == "completed" and order.table_id is not None:
             await self.session.flush()
             await release_if_free(self.session, self.restaurant.id, order.table_id)
