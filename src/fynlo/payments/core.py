@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import raiseload, selectinload
 
 from fynlo.audit.service import AuditActor, record
 from fynlo.authz.context import restaurant_settings
@@ -77,12 +78,18 @@ class ProviderUnavailableError(FynloError):
     code = "payment_provider_unavailable"
 
 
-async def lock_order(session: AsyncSession, restaurant_id: uuid.UUID, order_id: uuid.UUID) -> Order:
-    order = await session.scalar(
-        lock_for_update(
-            select(Order).where(Order.restaurant_id == restaurant_id, Order.id == order_id)
-        ).execution_options(populate_existing=True)
-    )
+async def lock_order(
+    session: AsyncSession,
+    restaurant_id: uuid.UUID,
+    order_id: uuid.UUID,
+    *,
+    items: bool = False,
+) -> Order:
+    """The order, locked. Its items are loaded only when asked for (splits and refunds by
+    item): most tenders never read them, and a forgotten load fails loudly, not quietly."""
+    query = select(Order).where(Order.restaurant_id == restaurant_id, Order.id == order_id)
+    query = query.options(selectinload(Order.items) if items else raiseload(Order.items))
+    order = await session.scalar(lock_for_update(query).execution_options(populate_existing=True))
     if order is None:
         raise ResourceNotFound("Order", order_id)
     return order

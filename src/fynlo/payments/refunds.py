@@ -74,7 +74,9 @@ class RefundService:
     async def refund(self, payment_id: uuid.UUID, body: RefundIn) -> tuple[PaymentRefund, Payment]:
         self.subject.require("payments.refund")
         found = await self.payments.get(payment_id)
-        order = await core.lock_order(self.session, self.restaurant.id, found.order_id)
+        order = await core.lock_order(
+            self.session, self.restaurant.id, found.order_id, items=bool(body.items)
+        )
         payment = await lock_payment(self.session, self.restaurant.id, payment_id)
         if payment.status not in state.CAPTURED or not payment.is_refundable:
             raise Conflict(

@@ -123,7 +123,10 @@ class PaymentService:
         """Lock the order and settle the tender's amount and tip (nothing written yet)."""
         config = require_enabled(self.restaurant, method)
         del config
-        order = await core.lock_order(self.session, self.restaurant.id, body.order_id)
+        by_items = body.split is not None and body.split.type == "items"
+        order = await core.lock_order(
+            self.session, self.restaurant.id, body.order_id, items=by_items
+        )
         core.check_currency(order, body.currency)
         if order.status in core.CLOSED:
             raise core.OrderNotPayable(order)
