@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -19,8 +20,12 @@ from fynlo.kit.money import to_major, to_minor
 from fynlo.menu.schemas import CategoryCreate, ProductCreate
 from fynlo.menu.service import check_modifier_groups
 from fynlo.models import (
+    CashDrawerSession,
+    CashMovement,
     Category,
     DiningTable,
+    GiftCard,
+    GiftCardEntry,
     InventoryItem,
     ModifierGroup,
     ModifierOption,
@@ -36,6 +41,11 @@ from fynlo.models import (
 from fynlo.models.identity import DEFAULT_TAX_CONFIGURATION
 from fynlo.models.inventory import MILLI
 
+DEMO_FLOAT = {"GBP": Decimal("150.00"), "INR": Decimal("5000.00")}
+DEMO_GIFT_CARDS = {
+    "GBP": (Decimal("25.00"), Decimal("50.00")),
+    "INR": (Decimal("1000"), Decimal("2500")),
+}
 DEMO_PASSWORD = "Demo-Pass-2026!"  # noqa: S105 - printed to the operator on purpose
 PLATFORM_NAME = "Fynlo Demo Platform"
 PLATFORM_OWNER_EMAIL = "platform@fynlo.demo"
@@ -116,6 +126,7 @@ class DemoLoader:
         steps += [("staff of every role", self.load_staff), ("a bound till", self.load_till)]
         steps += [(f"menu of {spec.name}", self._menu_step(spec)) for spec in RESTAURANTS]
         steps += [("tables", self.load_tables), ("stock levels", self.load_stock)]
+        steps += [("cash drawers and gift cards", self.load_payments)]
         return steps
 
     async def _hash(self) -> str:
@@ -486,4 +497,72 @@ class DemoLoader:
                         )
                     )
                 self.report.count("stock items", created)
+        await self.session.flush()
+
+    # --- payments ---------------------------------------------------------------------
+
+    async def load_payments(self) -> None:
+        """Each restaurant's main drawer open with a float, and two gift cards (codes
+        ``DEMOGIFT<key>1`` and ``...2``) with their ledger rows, for the till demo."""
+        now = utc_now()
+        for key, restaurant in self.restaurants.items():
+            drawer = await self.session.scalar(
+                select(CashDrawerSession).where(
+                    CashDrawerSession.restaurant_id == restaurant.id,
+                    CashDrawerSession.drawer == "main",
+                    CashDrawerSession.status == "open",
+                )
+            )
+            if drawer is None:
+                float_minor = to_minor(DEMO_FLOAT[restaurant.currency], restaurant.currency)
+                drawer = CashDrawerSession(
+                    restaurant_id=restaurant.id,
+                    drawer="main",
+                    currency=restaurant.currency,
+                    status="open",
+                    float_minor=float_minor,
+                    opened_at=now,
+                )
+                self.session.add(drawer)
+                await self.session.flush()
+                self.session.add(
+                    CashMovement(
+                        restaurant_id=restaurant.id,
+                        session_id=drawer.id,
+                        kind="float",
+                        amount_minor=float_minor,
+                        reason="opening float (demo)",
+                    )
+                )
+            self.report.count("open cash drawers", drawer.opened_at == now)
+            for number, amount in enumerate(DEMO_GIFT_CARDS[restaurant.currency], start=1):
+                code = f"DEMOGIFT{key.upper()}{number}"
+                exists = await self.session.scalar(
+                    select(GiftCard.id).where(
+                        GiftCard.restaurant_id == restaurant.id, GiftCard.code == code
+                    )
+                )
+                if exists is None:
+                    balance = to_minor(amount, restaurant.currency)
+                    card = GiftCard(
+                        restaurant_id=restaurant.id,
+                        code=code,
+                        currency=restaurant.currency,
+                        balance_minor=balance,
+                        initial_minor=balance,
+                        status="active",
+                    )
+                    self.session.add(card)
+                    await self.session.flush()
+                    self.session.add(
+                        GiftCardEntry(
+                            restaurant_id=restaurant.id,
+                            gift_card_id=card.id,
+                            kind="issue",
+                            amount_minor=balance,
+                            balance_after_minor=balance,
+                            reason="demo card",
+                        )
+                    )
+                self.report.count("gift cards", exists is None)
         await self.session.flush()

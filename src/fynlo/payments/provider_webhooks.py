@@ -5,13 +5,13 @@ locks as a request. An event older than the state it would change is recorded as
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import AuditActor
+from fynlo.config import Settings
 from fynlo.db.upsert import conflict_insert_for
 from fynlo.kit.errors import BadRequest
 from fynlo.models import Order, Payment, PaymentProviderEvent, PaymentRefund, QrPayment, Restaurant
@@ -44,7 +44,7 @@ async def handle(
     headers: dict[str, str],
     actor: AuditActor,
     *,
-    settings: object,
+    settings: Settings,
 ) -> str:
     provider: CardProvider | UpiProvider | BankProvider
     if source == "stripe":
@@ -202,7 +202,7 @@ async def _bank_event(
     providers: PaymentProviders,
     event: ProviderEvent,
     actor: AuditActor,
-    settings: object,
+    settings: Settings,
 ) -> tuple[str, uuid.UUID | None, uuid.UUID | None, uuid.UUID | None]:
     found = await session.scalar(
         select(QrPayment).where(
@@ -213,7 +213,7 @@ async def _bank_event(
     if found is None:
         return "unmatched", None, None, None
     restaurant = await _restaurant(session, found.restaurant_id)
-    service = QrService(session, restaurant, actor, settings, providers.bank)  # type: ignore[arg-type]
+    service = QrService(session, restaurant, actor, settings, providers.bank)
     await core.lock_order(session, restaurant.id, found.order_id)
     qr = await service.get(found.id, lock=True)
     paid_at = event.payload.get("paidAt")
@@ -239,7 +239,3 @@ async def _bank_event(
         payment.id,
         qr.id,
     )
-
-
-def _when(seconds: int | None) -> datetime | None:
-    return datetime.fromtimestamp(seconds, tz=UTC) if seconds else None

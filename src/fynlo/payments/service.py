@@ -121,8 +121,7 @@ class PaymentService:
 
     async def _begin(self, body: TenderIn, method: str) -> tuple[Order, int, int]:
         """Lock the order and settle the tender's amount and tip (nothing written yet)."""
-        config = require_enabled(self.restaurant, method)
-        del config
+        require_enabled(self.restaurant, method)
         by_items = body.split is not None and body.split.type == "items"
         order = await core.lock_order(
             self.session, self.restaurant.id, body.order_id, items=by_items
