@@ -47,6 +47,7 @@ test-sqlite: install
 bench: install
 	$(BIN)/python -m bench.login
 	$(BIN)/python -m bench.orders
+	$(BIN)/python -m bench.payments
 	$(BIN)/python -m bench.realtime
 
 ## lock: re-resolve requirements.lock from pyproject.toml
