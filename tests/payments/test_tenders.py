@@ -364,3 +364,18 @@ async def test_a_paid_order_completes_when_the_kitchen_marks_it_ready(till: Till
         )
         assert response.status_code == 200, response.text
     assert response.json()["data"]["status"] == "completed"
+
+
+async def test_changing_one_method_setting_keeps_its_other_fees(till: Till) -> None:
+    restaurant_id = str(till.world.a1.id)
+    response = await till.client.put(
+        f"/api/restaurants/{restaurant_id}/settings",
+        headers=till.headers,
+        json={"paymentMethods": {"qrCode": {"enabled": True}, "card": {"feePercentage": 2.5}}},
+    )
+    assert response.status_code == 200, response.text
+    listed = await till.client.get("/api/payments/methods", headers=till.headers)
+    methods = {m["method"]: m for m in listed.json()["data"]}
+    assert methods["qrCode"]["feePercentage"] == 1.2
+    assert (methods["card"]["feePercentage"], methods["card"]["feeFixed"]) == (2.5, 0.3)
+    assert methods["googlePay"]["feeFixed"] == 0.3

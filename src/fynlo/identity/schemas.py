@@ -111,7 +111,10 @@ class PaymentMethods(RequestSchema):
     apple_pay: PaymentMethodConfig | None = None
     google_pay: PaymentMethodConfig | None = None
     gift_card: PaymentMethodConfig | None = None
-    razorpay: PaymentMethodConfig | None = None
+    upi: PaymentMethodConfig | None = None
+    razorpay: PaymentMethodConfig | None = Field(
+        default=None, description="Older name of `upi` (Razorpay); `upi` wins when both are set"
+    )
 
 
 class RestaurantCreate(RequestSchema):

@@ -402,10 +402,16 @@ class RestaurantService:
             new["taxConfiguration"] = restaurant.tax_configuration
         if body.payment_methods is not None:
             old["paymentMethods"] = restaurant.payment_methods
+            # Only what was sent changes: a method's other fields keep their values (a
+            # default written back would reset fees to 0). Numbers stay JSON numbers.
             merged = dict(restaurant.payment_methods)
-            merged.update(
-                body.payment_methods.model_dump(mode="json", by_alias=True, exclude_none=True)
-            )
+            for method, config in body.payment_methods.model_dump(
+                by_alias=True, exclude_none=True, exclude_unset=True
+            ).items():
+                merged[method] = {
+                    **(merged.get(method) or {}),
+                    **{k: float(v) if isinstance(v, Decimal) else v for k, v in config.items()},
+                }
             restaurant.payment_methods = merged
             new["paymentMethods"] = merged
         await record(

@@ -19,7 +19,7 @@ _DEFAULTS: dict[str, tuple[str, str | None, dict[str, Any]]] = {
     "googlePay": ("googlePay", "card", {"enabled": True, "feePercentage": 2.9, "feeFixed": 0.30}),
     "giftCard": ("giftCard", None, {"enabled": True, "requiresAuth": True}),
     # Razorpay's standard domestic rate; only INR restaurants offer it by default.
-    "upi": ("upi", None, {"enabled": True, "feePercentage": 2.0, "currencies": ["INR"]}),
+    "upi": ("upi", "razorpay", {"enabled": True, "feePercentage": 2.0, "currencies": ["INR"]}),
 }
 METHOD_LABELS = {
     "qrCode": "QR payment",
