@@ -28,6 +28,8 @@ from fynlo.kit.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from fynlo.mail import mailer_from_settings
+from fynlo.mail.queue import deliver_due as deliver_mail
 from fynlo.ops.endpoints import api as ops_api
 from fynlo.ops.endpoints import metrics_router
 from fynlo.ops.metrics import Metrics
@@ -66,6 +68,11 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
     async def qr_sweep() -> None:
         await sweep_qr_payments(runtime.sessionmaker, settings, providers)
 
+    async def mail_delivery() -> None:
+        # The app's mailer when one was set (tests point it at an SMTP sink), else settings'.
+        mailer = getattr(app.state, "mailer", None) or mailer_from_settings(settings)
+        await deliver_mail(runtime.sessionmaker, mailer)
+
     background = BackgroundWork(
         runtime,
         SocketPublisher(gateway.sio),
@@ -74,6 +81,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             ("socket_sweep", settings.socket_sweep_seconds, gateway.sweep),
             ("webhook_delivery", settings.webhook_poll_seconds, webhooks.send_due),
             ("qr_sweep", settings.qr_sweep_seconds, qr_sweep),
+            ("mail_delivery", settings.mail_poll_seconds, mail_delivery),
         ],
     )
     # With the work in `fynlo worker`, each commit that wrote events queues a dispatch there.

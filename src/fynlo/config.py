@@ -94,6 +94,8 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     outbox_retention_days: int = Field(default=7, ge=1)
     webhook_poll_seconds: float = Field(default=2.0, gt=0)
+    # How often queued e-mail that is due (new, or waiting for a retry) is sent.
+    mail_poll_seconds: float = Field(default=5.0, gt=0)
     # Socket.IO: incoming messages larger than this, or more than
     # socket_messages_per_window in socket_window_seconds, get an error event and a disconnect.
     socket_max_message_bytes: int = Field(default=16_384, ge=256)

@@ -401,3 +401,90 @@ async def test_smtp_mailer_logs_in(smtp_sink: tuple[SinkHandler, int]) -> None:
         controller.stop()
     assert seen == [(b"fynlo", b"s3cret")]
     assert [m["Subject"] for m in handler.messages] == ["S"]
+
+
+# --- the mail queue ---------------------------------------------------------------------
+
+
+async def test_mail_waits_in_the_queue_through_an_smtp_outage_then_goes(
+    reset_app: FastAPI, smtp_sink: tuple[SinkHandler, int], session: AsyncSession
+) -> None:
+    from fynlo.mail.queue import deliver_due, enqueue, retry_delay
+    from fynlo.models import OutgoingMail
+
+    sink, port = smtp_sink
+    sink.clear()
+    sessionmaker = reset_app.state.runtime.sessionmaker
+    async with sessionmaker() as writer, writer.begin():
+        mail_id = enqueue(writer, sender="a@fynlo.test", to="b@fynlo.test", subject="S", body="B")
+    down = SmtpMailer(host="127.0.0.1", port=free_port(), starttls=False, timeout=2)
+    assert await deliver_due(sessionmaker, down) == 0
+    await session.commit()
+    row = await session.get(OutgoingMail, mail_id)
+    assert row is not None
+    assert (row.status, row.attempts) == ("pending", 1)
+    assert row.last_error is not None
+    assert row.next_attempt_at > utc_now() + retry_delay(1) - timedelta(seconds=5)
+    # Not due yet: nothing is sent even with the server back.
+    up = SmtpMailer(host="127.0.0.1", port=port, starttls=False)
+    assert await deliver_due(sessionmaker, up) == 0
+    row.next_attempt_at = utc_now() - timedelta(seconds=1)
+    await session.commit()
+    assert await deliver_due(sessionmaker, up) == 1
+    await session.refresh(row)
+    assert (row.status, row.attempts) == ("sent", 2)
+    assert row.sent_at is not None
+    assert [m["Subject"] for m in sink.messages] == ["S"]
+    assert await deliver_due(sessionmaker, up) == 0  # sent once
+
+
+async def test_mail_gives_up_after_its_last_attempt(
+    reset_app: FastAPI, session: AsyncSession
+) -> None:
+    from fynlo.mail.queue import MAX_ATTEMPTS, deliver_due, enqueue
+    from fynlo.models import OutgoingMail
+
+    sessionmaker = reset_app.state.runtime.sessionmaker
+    async with sessionmaker() as writer, writer.begin():
+        mail_id = enqueue(writer, sender="a@fynlo.test", to="b@fynlo.test", subject="S", body="B")
+    down = SmtpMailer(host="127.0.0.1", port=free_port(), starttls=False, timeout=2)
+    for _ in range(MAX_ATTEMPTS):
+        await session.commit()
+        row = await session.get(OutgoingMail, mail_id)
+        assert row is not None
+        assert row.status == "pending"
+        row.next_attempt_at = utc_now() - timedelta(seconds=1)
+        await session.commit()
+        await deliver_due(sessionmaker, down)
+    await session.commit()
+    await session.refresh(row)
+    assert (row.status, row.attempts) == ("failed", MAX_ATTEMPTS)
+
+
+async def test_no_mail_is_queued_by_a_rolled_back_transaction(
+    reset_app: FastAPI, session: AsyncSession
+) -> None:
+    from sqlalchemy import func
+
+    from fynlo.mail.queue import enqueue
+    from fynlo.models import OutgoingMail
+
+    sessionmaker = reset_app.state.runtime.sessionmaker
+    async with sessionmaker() as writer:
+        enqueue(writer, sender="a@fynlo.test", to="b@fynlo.test", subject="S", body="B")
+        await writer.flush()
+        await writer.rollback()
+    assert await session.scalar(select(func.count()).select_from(OutgoingMail)) == 0
+
+
+async def test_a_reset_mail_is_queued_and_marked_sent(
+    api: httpx.AsyncClient, sink: SinkHandler, session: AsyncSession
+) -> None:
+    from fynlo.models import OutgoingMail
+
+    user = await _user(session)
+    await _request_link(api, sink, user.email)
+    await session.commit()
+    row = await session.scalar(select(OutgoingMail))
+    assert row is not None
+    assert (row.status, row.to_address) == ("sent", user.email)

@@ -39,7 +39,8 @@ from fynlo.kit.errors import BadRequest, Unprocessable
 from fynlo.kit.routing import client_ip, router
 from fynlo.kit.schemas import Envelope, RequestSchema, Schema, ok
 from fynlo.kit.unit_of_work import SessionDep, UnitOfWorkDep
-from fynlo.mail import Mailer, build_message, mailer_from_settings, send_in_background
+from fynlo.mail import Mailer, mailer_from_settings
+from fynlo.mail.queue import deliver_soon, enqueue
 from fynlo.models import PasswordResetToken, User
 from fynlo.runtime import get_runtime
 
@@ -163,16 +164,20 @@ async def forgot_password(
         restaurant_id=user.restaurant_id,
         new={"email": email, "sent": True, "expiresAt": expires_at.isoformat()},
     )
-    outgoing = build_message(
+    # Queued in this transaction (no mail for a rolled-back request, none lost to an SMTP
+    # outage) and sent after the commit in the background: the answer must not wait on
+    # SMTP, or its timing would tell a registered address from an unknown one.
+    mail_id = enqueue(
+        session,
         sender=settings.mail_from,
         to=user.email,
         subject=RESET_SUBJECT,
         body=_reset_body(user, reset_link(settings, token), token),
     )
+    sessionmaker = get_runtime(request).sessionmaker
 
     async def send_after_commit() -> None:
-        # In the background: the answer must take as long for an unknown address.
-        send_in_background(mailer, outgoing)
+        deliver_soon(sessionmaker, mailer, [mail_id])
 
     uow.after_commit(send_after_commit)
     return ok(MessageOut(message=FORGOT_ANSWER))

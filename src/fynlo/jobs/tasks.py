@@ -19,6 +19,8 @@ from taskiq import TaskiqEvents, TaskiqState
 from fynlo.config import get_settings
 from fynlo.events.dispatcher import OutboxDispatcher, prune_published
 from fynlo.jobs.broker import broker
+from fynlo.mail import mailer_from_settings
+from fynlo.mail.queue import deliver_due as deliver_mail_due
 from fynlo.payments.tasks import sweep_qr_payments
 from fynlo.realtime.server import SocketPublisher, StrictRedisManager
 from fynlo.runtime import Runtime
@@ -36,6 +38,7 @@ DISPATCH_EVERY_SECONDS = 5  # a fallback: the API kicks a dispatch after each co
 WEBHOOKS_EVERY_SECONDS = 5
 PRUNE_EVERY_SECONDS = 3600
 QR_SWEEP_EVERY_SECONDS = 30
+MAIL_EVERY_SECONDS = 5
 
 
 async def retrying(
@@ -160,3 +163,11 @@ async def sweep_qr() -> int:
         return result.expired + result.confirmed
 
     return await retrying("sweep_qr_payments", sweep)
+
+
+@broker.task(task_name="fynlo.deliver_mail", schedule=[{"interval": MAIL_EVERY_SECONDS}])
+async def deliver_mail() -> int:
+    """Send queued e-mail that is due; a failed message waits for its next retry."""
+    runtime = _context().runtime
+    mailer = mailer_from_settings(runtime.settings)
+    return await retrying("deliver_mail", lambda: deliver_mail_due(runtime.sessionmaker, mailer))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import structlog
 
@@ -127,12 +128,13 @@ async def _deliver(mailer: Mailer, message: EmailMessage) -> None:
 
 
 def send_in_background(mailer: Mailer, message: EmailMessage) -> asyncio.Task[None]:
-    """Deliver without making the caller wait; failures are logged, never raised.
+    """Deliver without making the caller wait; failures are logged, never raised."""
+    return track_in_background(_deliver(mailer, message))
 
-    Used where the response time must not depend on whether a message was sent (a
-    forgot-password answer must not reveal whether the address is registered).
-    """
-    task = asyncio.get_running_loop().create_task(_deliver(mailer, message))
+
+def track_in_background(work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+    """Run ``work`` as a task that :func:`wait_for_pending_mail` waits for."""
+    task = asyncio.get_running_loop().create_task(work)
     _in_flight.add(task)
     task.add_done_callback(_in_flight.discard)
     return task

@@ -7,6 +7,7 @@ from fynlo.models.floor import DiningTable
 from fynlo.models.idempotency import IdempotencyKey
 from fynlo.models.identity import Platform, Restaurant, RestaurantSettings, User, restaurant_owners
 from fynlo.models.inventory import InventoryItem, ReorderRequest, StockMovement
+from fynlo.models.mail import OutgoingMail
 from fynlo.models.menu import Category, ModifierGroup, ModifierOption, Product
 from fynlo.models.order import Order, OrderItem, OrderNumberCounter
 from fynlo.models.outbox import OutboxEvent
@@ -41,6 +42,7 @@ __all__ = [
     "OrderItem",
     "OrderNumberCounter",
     "OutboxEvent",
+    "OutgoingMail",
     "PasswordResetToken",
     "Payment",
     "PaymentProviderEvent",
