@@ -74,6 +74,9 @@ from fynlo.db.migrate import upgrade  # noqa: E402
 from fynlo.models import Base  # noqa: E402
 from tests.world import World, build_world  # noqa: E402
 
+# The card-number scan of the database and logs (payments issue): hooks in tests/card_scan.py.
+pytest_plugins = ("tests.card_scan",)
+
 
 def _fail_unreachable(service: str, url: str, error: Exception) -> None:
     pytest.exit(
@@ -171,6 +174,10 @@ async def _clean_tables(request: pytest.FixtureRequest) -> AsyncIterator[None]:
     if "engine" not in request.fixturenames:
         return
     engine: AsyncEngine = request.getfixturevalue("engine")
+    from tests.card_scan import scan_before_cleanup  # imported here: a plugin, see above
+
+    # Card-number scan: read every row just before it goes (tests/card_scan.py).
+    await scan_before_cleanup(engine, request.node)
     async with engine.begin() as conn:
         for table in reversed(Base.metadata.sorted_tables):
             await conn.execute(table.delete())
@@ -221,7 +228,8 @@ class LiveServer:
         self._log = open(_TMP / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "fynlo.cli", "serve", "--port", str(self.port)],
-            env={**os.environ, **env},
+            # INFO lines as JSON, as in production, for the card-number scan of server-*.log.
+            env={**os.environ, "FYNLO_LOG_LEVEL": "INFO", "FYNLO_LOG_JSON": "true", **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
