@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Annotated, Literal
 
@@ -21,7 +22,7 @@ from fynlo.kit.pagination import Page, PageParams, page_params
 from fynlo.kit.routing import router
 from fynlo.kit.schemas import Envelope, ok
 from fynlo.kit.unit_of_work import SessionDep
-from fynlo.models import Order, Payment, PaymentRefund, QrPayment, Restaurant
+from fynlo.models import Order, Payment, PaymentRefund, QrPayment
 from fynlo.payments import provider_webhooks, state
 from fynlo.payments.methods import METHOD_LABELS, all_methods
 from fynlo.payments.providers.registry import PaymentProviders
@@ -116,14 +117,56 @@ def payment_out(payment: Payment, order: Order | None = None) -> PaymentOut:
     )
 
 
-def _service(
-    session: SessionDep,
-    subject: Subject,
-    restaurant: Restaurant,
-    providers: PaymentProviders,
-    request: Request,
-) -> PaymentService:
-    return PaymentService(session, subject, restaurant, providers, idempotency_key=_key(request))
+def _payments(permission: str) -> Callable[..., Awaitable[PaymentService]]:
+    """Dependency: the payment service for a caller holding ``permission`` (checked before
+    the restaurant is resolved, so a forbidden caller learns nothing of it)."""
+
+    # A default, not an annotation: annotations are strings here, resolved against the
+    # module's globals, where `permission` does not exist.
+    caller = Depends(require_permission(permission))
+
+    async def build(
+        session: SessionDep,
+        restaurant: CurrentRestaurant,
+        providers: Providers,
+        request: Request,
+        subject: Subject = caller,
+    ) -> PaymentService:
+        return PaymentService(
+            session, subject, restaurant, providers, idempotency_key=_key(request)
+        )
+
+    return build
+
+
+def _qr(permission: str) -> Callable[..., Awaitable[QrService]]:
+    caller = Depends(require_permission(permission))
+
+    async def build(
+        session: SessionDep,
+        restaurant: CurrentRestaurant,
+        providers: Providers,
+        settings: SettingsDep,
+        request: Request,
+        subject: Subject = caller,
+    ) -> QrService:
+        return QrService(
+            session,
+            restaurant,
+            subject.actor,
+            settings,
+            providers.bank,
+            user_id=subject.id,
+            idempotency_key=_key(request),
+        )
+
+    return build
+
+
+ReadingPayments = Annotated[PaymentService, Depends(_payments("payments.read"))]
+TakingPayments = Annotated[PaymentService, Depends(_payments("payments.process"))]
+ReadingQr = Annotated[QrService, Depends(_qr("payments.read"))]
+TakingQr = Annotated[QrService, Depends(_qr("payments.process"))]
 
 
 # --- methods, listing, settlement (static paths before /{payment_id}) -------------------
@@ -201,18 +244,13 @@ async def daily_settlement(
 
 @payments_router.get("", response_model=Envelope[Page[PaymentOut]], summary="Payments")
 async def list_payments(
-    subject: Reader,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
+    service: ReadingPayments,
     paging: Paging,
     order_id: Annotated[uuid.UUID | None, Query(alias="orderId")] = None,
     status: Annotated[str | None, Query(max_length=20)] = None,
     method: Annotated[str | None, Query(max_length=20)] = None,
 ) -> Envelope[Page[PaymentOut]]:
-    rows, total = await PaymentService(session, subject, restaurant, providers).find(
-        paging, order_id=order_id, status=status, method=method
-    )
+    rows, total = await service.find(paging, order_id=order_id, status=status, method=method)
     return ok(Page[PaymentOut].build([payment_out(p) for p in rows], paging, total))
 
 
@@ -226,15 +264,8 @@ async def list_payments(
     openapi_extra=idempotent(),
     summary="Take cash: the server computes the change and refuses too little cash",
 )
-async def cash(
-    body: CashIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[PaymentOut]:
-    payment, order = await _service(session, subject, restaurant, providers, request).cash(body)
+async def cash(body: CashIn, service: TakingPayments) -> Envelope[PaymentOut]:
+    payment, order = await service.cash(body)
     return ok(payment_out(payment, order))
 
 
@@ -249,15 +280,8 @@ async def cash(
     "decline is a 402 `payment_declined` (the attempt is kept). The `Idempotency-Key` goes "
     "on to Stripe, so a retry after a timeout never charges twice.",
 )
-async def stripe_card(
-    body: CardIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[PaymentOut]:
-    payment, order = await _service(session, subject, restaurant, providers, request).card(body)
+async def stripe_card(body: CardIn, service: TakingPayments) -> Envelope[PaymentOut]:
+    payment, order = await service.card(body)
     return ok(payment_out(payment, order))
 
 
@@ -268,15 +292,7 @@ async def stripe_card(
     openapi_extra=idempotent(),
     summary="Apple Pay through Stripe (`paymentData`: the wallet's Stripe token)",
 )
-async def apple_pay(
-    body: WalletIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[PaymentOut]:
-    service = _service(session, subject, restaurant, providers, request)
+async def apple_pay(body: WalletIn, service: TakingPayments) -> Envelope[PaymentOut]:
     payment, order = await service.wallet(body, "applePay")
     return ok(payment_out(payment, order))
 
@@ -288,15 +304,7 @@ async def apple_pay(
     openapi_extra=idempotent(),
     summary="Google Pay through Stripe",
 )
-async def google_pay(
-    body: WalletIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[PaymentOut]:
-    service = _service(session, subject, restaurant, providers, request)
+async def google_pay(body: WalletIn, service: TakingPayments) -> Envelope[PaymentOut]:
     payment, order = await service.wallet(body, "googlePay")
     return ok(payment_out(payment, order))
 
@@ -308,15 +316,7 @@ async def google_pay(
     openapi_extra=idempotent(),
     summary="Redeem a gift card as a tender (never below a zero balance)",
 )
-async def gift_card(
-    body: GiftCardTenderIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[PaymentOut]:
-    service = _service(session, subject, restaurant, providers, request)
+async def gift_card(body: GiftCardTenderIn, service: TakingPayments) -> Envelope[PaymentOut]:
     payment, order = await service.gift_card(body)
     return ok(payment_out(payment, order))
 
@@ -328,15 +328,7 @@ async def gift_card(
     openapi_extra=idempotent(),
     summary="UPI / Razorpay: create the Razorpay order the checkout pays",
 )
-async def razorpay_order(
-    body: UpiOrderIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[UpiOrderOut]:
-    service = _service(session, subject, restaurant, providers, request)
+async def razorpay_order(body: UpiOrderIn, service: TakingPayments) -> Envelope[UpiOrderOut]:
     payment, order, key_id = await service.upi_order(body)
     assert payment.provider_order_id is not None
     return ok(
@@ -356,39 +348,12 @@ async def razorpay_order(
     openapi_extra=idempotent(),
     summary="UPI / Razorpay: verify the checkout's signature and record the payment",
 )
-async def razorpay_verify(
-    body: UpiVerifyIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    request: Request,
-) -> Envelope[PaymentOut]:
-    service = _service(session, subject, restaurant, providers, request)
+async def razorpay_verify(body: UpiVerifyIn, service: TakingPayments) -> Envelope[PaymentOut]:
     payment, order = await service.upi_verify(body)
     return ok(payment_out(payment, order))
 
 
 # --- QR payments ---------------------------------------------------------------------
-
-
-def _qr_service(
-    session: SessionDep,
-    subject: Subject,
-    restaurant: Restaurant,
-    providers: PaymentProviders,
-    settings: Settings,
-    request: Request,
-) -> QrService:
-    return QrService(
-        session,
-        restaurant,
-        subject.actor,
-        settings,
-        providers.bank,
-        user_id=subject.id,
-        idempotency_key=_key(request),
-    )
 
 
 @payments_router.post(
@@ -402,15 +367,8 @@ def _qr_service(
     "payment page. Expires after 15 minutes by default.",
 )
 async def qr_generate(
-    body: QrGenerateIn,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    settings: SettingsDep,
-    request: Request,
+    body: QrGenerateIn, service: TakingQr, settings: SettingsDep
 ) -> Envelope[QrGenerateOut]:
-    service = _qr_service(session, subject, restaurant, providers, settings, request)
     qr = await service.generate(body)
     c = qr.currency
     base = f"/api/payments/qr/{qr.id}"
@@ -454,16 +412,7 @@ async def qr_status_out(service: QrService, qr: QrPayment) -> QrStatusOut:
     openapi_extra={"x-fynlo-writes": True},
     summary="Where a QR payment stands (a pending one past its time reads as expired)",
 )
-async def qr_status(
-    qr_payment_id: uuid.UUID,
-    subject: Reader,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    settings: SettingsDep,
-    request: Request,
-) -> Envelope[QrStatusOut]:
-    service = _qr_service(session, subject, restaurant, providers, settings, request)
+async def qr_status(qr_payment_id: uuid.UUID, service: ReadingQr) -> Envelope[QrStatusOut]:
     qr = await service.status(qr_payment_id)
     return ok(await qr_status_out(service, qr))
 
@@ -474,16 +423,7 @@ async def qr_status(
     openapi_extra=idempotent(),
     summary="Cancel a pending QR payment",
 )
-async def qr_cancel(
-    qr_payment_id: uuid.UUID,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    settings: SettingsDep,
-    request: Request,
-) -> Envelope[QrStatusOut]:
-    service = _qr_service(session, subject, restaurant, providers, settings, request)
+async def qr_cancel(qr_payment_id: uuid.UUID, service: TakingQr) -> Envelope[QrStatusOut]:
     qr = await service.cancel(qr_payment_id)
     return ok(await qr_status_out(service, qr))
 
@@ -495,16 +435,8 @@ async def qr_cancel(
     summary="Give a pending QR payment more time (body `minutes`, default 15)",
 )
 async def qr_extend(
-    qr_payment_id: uuid.UUID,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-    settings: SettingsDep,
-    request: Request,
-    body: QrExtendIn | None = None,
+    qr_payment_id: uuid.UUID, service: TakingQr, body: QrExtendIn | None = None
 ) -> Envelope[QrStatusOut]:
-    service = _qr_service(session, subject, restaurant, providers, settings, request)
     qr = await service.extend(qr_payment_id, (body or QrExtendIn()).minutes)
     return ok(await qr_status_out(service, qr))
 
@@ -517,15 +449,10 @@ async def qr_extend(
 )
 async def qr_image_file(
     qr_payment_id: uuid.UUID,
-    subject: Reader,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
+    service: ReadingQr,
     settings: SettingsDep,
-    request: Request,
     image_format: Annotated[Literal["json", "svg", "png"], Query(alias="format")] = "json",
 ) -> Response | Envelope[QrImageOut]:
-    service = _qr_service(session, subject, restaurant, providers, settings, request)
     qr = await service.get(qr_payment_id)
     url = page_url(settings, qr.reference)
     if image_format == "svg":
@@ -597,14 +524,7 @@ async def qr_webhook(
 
 
 @payments_router.get("/{payment_id}", response_model=Envelope[PaymentOut], summary="One payment")
-async def get_payment(
-    payment_id: uuid.UUID,
-    subject: Reader,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-) -> Envelope[PaymentOut]:
-    service = PaymentService(session, subject, restaurant, providers)
+async def get_payment(payment_id: uuid.UUID, service: ReadingPayments) -> Envelope[PaymentOut]:
     payment = await service.get(payment_id)
     return ok(payment_out(payment, await service.order_of(payment)))
 
@@ -614,16 +534,8 @@ async def get_payment(
     response_model=Envelope[PaymentOut],
     summary="Ask the provider where an in-flight payment stands (after 3-D Secure)",
 )
-async def refresh_payment(
-    payment_id: uuid.UUID,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-) -> Envelope[PaymentOut]:
-    payment, order = await PaymentService(session, subject, restaurant, providers).refresh(
-        payment_id
-    )
+async def refresh_payment(payment_id: uuid.UUID, service: TakingPayments) -> Envelope[PaymentOut]:
+    payment, order = await service.refresh(payment_id)
     return ok(payment_out(payment, order))
 
 
@@ -633,16 +545,8 @@ async def refresh_payment(
     openapi_extra=idempotent(),
     summary="Give up an in-flight payment (it stops holding the order's balance)",
 )
-async def cancel_payment(
-    payment_id: uuid.UUID,
-    subject: Taker,
-    session: SessionDep,
-    restaurant: CurrentRestaurant,
-    providers: Providers,
-) -> Envelope[PaymentOut]:
-    payment, order = await PaymentService(session, subject, restaurant, providers).cancel(
-        payment_id
-    )
+async def cancel_payment(payment_id: uuid.UUID, service: TakingPayments) -> Envelope[PaymentOut]:
+    payment, order = await service.cancel(payment_id)
     return ok(payment_out(payment, order))
 
 
