@@ -7,7 +7,9 @@ path, so concurrent tenders, refunds and webhooks never deadlock.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -28,6 +30,7 @@ from fynlo.models import Order, Payment, QrPayment, Restaurant
 from fynlo.orders import state as order_state
 from fynlo.payments import state
 from fynlo.payments.fees import FeeRule
+from fynlo.payments.providers.base import ProviderUnavailable
 
 # Orders that take no more tenders.
 CLOSED = frozenset({"cancelled", "completed"})
@@ -76,6 +79,20 @@ class PaymentDeclined(FynloError):
 class ProviderUnavailableError(FynloError):
     status_code = 503
     code = "payment_provider_unavailable"
+
+
+@contextlib.contextmanager
+def provider_answer(provider: str) -> Iterator[None]:
+    """A provider that did not answer is a 503 telling the caller to retry with the same
+    ``Idempotency-Key`` (which the provider de-duplicates), never a 500."""
+    try:
+        yield
+    except ProviderUnavailable as exc:
+        raise ProviderUnavailableError(
+            f"{provider} did not answer ({exc.message}); retry with the same Idempotency-Key: "
+            "it will not charge or refund twice",
+            details={"provider": provider},
+        ) from exc
 
 
 async def lock_order(

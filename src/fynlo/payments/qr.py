@@ -41,7 +41,6 @@ from fynlo.payments.providers.base import (
     BankPayment,
     BankProvider,
     ProviderError,
-    ProviderUnavailable,
 )
 from fynlo.payments.schemas import QrGenerateIn
 
@@ -141,7 +140,7 @@ class QrService:
         qr_id = uuid.uuid4()
         reference = "FYN" + secrets.token_hex(8).upper()
         expires = utc_now() + timedelta(minutes=self.settings.qr_expiry_minutes)
-        try:
+        with core.provider_answer(bank.name):
             requested = await bank.create_payment(
                 gross,
                 order.currency,
@@ -149,11 +148,6 @@ class QrService:
                 description=f"{self.restaurant.name} order {order.order_number}",
                 idempotency_key=f"fynlo:{self.restaurant.id}:{self.idempotency_key or qr_id}",
             )
-        except ProviderUnavailable as exc:
-            raise core.ProviderUnavailableError(
-                f"The bank did not answer ({exc.message}); retry with the same Idempotency-Key",
-                details={"provider": bank.name},
-            ) from exc
         url = page_url(self.settings, reference)
         payload: dict[str, object] = {
             "v": 1,

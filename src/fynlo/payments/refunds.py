@@ -18,7 +18,7 @@ from fynlo.models import Order, Payment, PaymentRefund, Restaurant
 from fynlo.models.inventory import MILLI
 from fynlo.payments import core, state
 from fynlo.payments.ledgers import cash_movement, gift_card_entry, lock_gift_card, open_drawer
-from fynlo.payments.providers.base import ProviderError, ProviderUnavailable, RefundResult
+from fynlo.payments.providers.base import ProviderError, RefundResult
 from fynlo.payments.providers.registry import PaymentProviders
 from fynlo.payments.schemas import RefundIn
 from fynlo.payments.service import PaymentService, lock_payment, provider_key
@@ -206,18 +206,13 @@ class RefundService:
             )
         key = provider_key(self.restaurant, self.idempotency_key, refund.id)
         try:
-            return await provider.refund(
-                payment.provider_payment_id,
-                refund.amount_minor,
-                idempotency_key=f"{key}:refund",
-                reason=refund.reason,
-            )
-        except ProviderUnavailable as exc:
-            raise core.ProviderUnavailableError(
-                f"The provider did not answer ({exc.message}); retry with the same "
-                "Idempotency-Key: it will not refund twice",
-                details={"provider": payment.provider},
-            ) from exc
+            with core.provider_answer(payment.provider):
+                return await provider.refund(
+                    payment.provider_payment_id,
+                    refund.amount_minor,
+                    idempotency_key=f"{key}:refund",
+                    reason=refund.reason,
+                )
         except ProviderError as exc:
             raise Conflict(
                 f"The provider refused the refund: {exc.message}",

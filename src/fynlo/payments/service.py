@@ -20,7 +20,7 @@ from fynlo.kit.money import to_major, to_minor
 from fynlo.kit.pagination import PageParams
 from fynlo.models import Order, Payment, Restaurant
 from fynlo.payments import core, state
-from fynlo.payments.core import PaymentDeclined, ProviderUnavailableError, Split
+from fynlo.payments.core import PaymentDeclined, Split
 from fynlo.payments.ledgers import (
     cash_movement,
     check_usable,
@@ -33,7 +33,6 @@ from fynlo.payments.providers.base import (
     CardChargeRequest,
     ChargeResult,
     ProviderError,
-    ProviderUnavailable,
 )
 from fynlo.payments.providers.registry import PaymentProviders
 from fynlo.payments.schemas import (
@@ -278,13 +277,8 @@ class PaymentService:
             description=f"{self.restaurant.name} order {order.order_number}",
         )
         try:
-            result = await provider.charge(request)
-        except ProviderUnavailable as exc:
-            raise ProviderUnavailableError(
-                f"The card provider did not answer ({exc.message}); retry with the same "
-                "Idempotency-Key: it will not charge twice",
-                details={"provider": provider.name},
-            ) from exc
+            with core.provider_answer(provider.name):
+                result = await provider.charge(request)
         except ProviderError as exc:
             raise Unprocessable(
                 f"The card provider refused the request: {exc.message}",
@@ -354,13 +348,8 @@ class PaymentService:
         provider = self.providers.by_name(payment.provider)
         if provider is None or not hasattr(provider, "retrieve"):
             raise Conflict(f"Payments by {payment.provider} cannot be refreshed here")
-        try:
+        with core.provider_answer(payment.provider):
             result = await provider.retrieve(payment.provider_payment_id)
-        except ProviderUnavailable as exc:
-            raise ProviderUnavailableError(
-                f"The provider did not answer ({exc.message}); try again",
-                details={"provider": payment.provider},
-            ) from exc
         order = await core.lock_order(self.session, self.restaurant.id, payment.order_id)
         payment = await lock_payment(self.session, self.restaurant.id, payment.id)
         if payment.status in state.IN_FLIGHT:
@@ -423,22 +412,18 @@ class PaymentService:
         payment = self._new(order, body, "upi", provider.name, amount, tip, status="processing")
         await self.session.flush()
         try:
-            created = await provider.create_order(
-                amount + tip,
-                order.currency,
-                receipt=str(payment.id)[:40],
-                notes={
-                    "orderId": str(order.id),
-                    "orderNumber": order.order_number,
-                    "restaurantId": str(self.restaurant.id),
-                },
-                idempotency_key=provider_key(self.restaurant, self.idempotency_key, payment.id),
-            )
-        except ProviderUnavailable as exc:
-            raise ProviderUnavailableError(
-                f"Razorpay did not answer ({exc.message}); retry",
-                details={"provider": provider.name},
-            ) from exc
+            with core.provider_answer(provider.name):
+                created = await provider.create_order(
+                    amount + tip,
+                    order.currency,
+                    receipt=str(payment.id)[:40],
+                    notes={
+                        "orderId": str(order.id),
+                        "orderNumber": order.order_number,
+                        "restaurantId": str(self.restaurant.id),
+                    },
+                    idempotency_key=provider_key(self.restaurant, self.idempotency_key, payment.id),
+                )
         except ProviderError as exc:
             raise Unprocessable(
                 f"Razorpay refused the order: {exc.message}",
@@ -465,13 +450,8 @@ class PaymentService:
                 "The Razorpay signature does not verify",
                 details=[{"field": "razorpaySignature", "message": "invalid signature"}],
             )
-        try:
+        with core.provider_answer(provider.name):
             result = await provider.retrieve(body.razorpay_payment_id)
-        except ProviderUnavailable as exc:
-            raise ProviderUnavailableError(
-                f"Razorpay did not answer ({exc.message}); retry",
-                details={"provider": provider.name},
-            ) from exc
         order = await core.lock_order(self.session, self.restaurant.id, payment.order_id)
         payment = await lock_payment(self.session, self.restaurant.id, payment.id)
         if payment.status in state.IN_FLIGHT:
