@@ -33,6 +33,7 @@ from fynlo.mail.queue import deliver_due as deliver_mail
 from fynlo.ops.endpoints import api as ops_api
 from fynlo.ops.endpoints import metrics_router
 from fynlo.ops.metrics import Metrics
+from fynlo.payments.providers.registry import close_providers, start_providers
 from fynlo.payments.tasks import sweep_qr_payments
 from fynlo.realtime.server import RealtimeGateway, SocketPublisher
 from fynlo.routes import DOMAIN_ROUTERS
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
         if check_schema:
             await ensure_schema_current(runtime.engine)
         gateway.start()
+        await start_providers(providers)
         if settings.background_work:
             background.start()
         if kicker is not None:
@@ -105,6 +107,7 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             await background.stop()
             await gateway.stop()
             await webhooks.close()
+            await close_providers(providers)
             await runtime.close()
 
     app = FastAPI(

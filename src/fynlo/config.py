@@ -115,8 +115,19 @@ class Settings(BaseSettings):
     # A pending QR payment is polled at the bank after this long without a webhook.
     qr_poll_after_seconds: float = Field(default=30.0, gt=0)
     qr_sweep_seconds: float = Field(default=30.0, gt=0)
-    # "sandbox" (the built-in demo bank) is the only open-banking provider so far.
-    qr_provider: Literal["sandbox"] = "sandbox"
+    # The open-banking provider of QR payments: the built-in demo bank (development and test
+    # only) or TrueLayer (Payments API v3).
+    qr_provider: Literal["sandbox", "truelayer"] = "sandbox"
+    truelayer_client_id: str | None = None
+    truelayer_client_secret: SecretStr | None = None
+    truelayer_signing_key_pem: SecretStr | None = None  # EC P-521 private key, PEM
+    truelayer_signing_key_id: str | None = None
+    truelayer_merchant_account_id: str | None = None
+    truelayer_api_base: str = "https://api.truelayer.com"
+    truelayer_auth_base: str = "https://auth.truelayer.com"
+    truelayer_hpp_base: str = "https://payment.truelayer.com"
+    truelayer_return_uri: str | None = None  # default: the public base URL
+    truelayer_webhook_jwks_url: str | None = None
     bank_webhook_secret: SecretStr = SecretStr("dev-only-bank-webhook-secret-change-me-0123")
     payment_provider_timeout_seconds: float = Field(default=10.0, gt=0)
     stripe_secret_key: SecretStr | None = None

@@ -9,10 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import structlog
+
 from fynlo.config import Settings
 from fynlo.kit.errors import ServiceUnavailable
 from fynlo.payments.providers.base import BankProvider, CardProvider, UpiProvider
 from fynlo.payments.providers.sandbox_bank import SandboxBank
+
+log = structlog.get_logger(__name__)
 
 SANDBOX_ENVIRONMENTS = ("development", "test")
 
@@ -92,8 +96,58 @@ def build_providers(settings: Settings) -> PaymentProviders:
 
         upi = SandboxUpiProvider(settings.bank_webhook_secret.get_secret_value())
     bank: BankProvider | None = None
-    if sandbox:
+    if settings.qr_provider == "truelayer":
+        bank = _truelayer(settings)
+    elif sandbox:
         bank = SandboxBank(
             settings.bank_webhook_secret.get_secret_value(), settings.public_base_url
         )
     return PaymentProviders(card=card, upi=upi, bank=bank)
+
+
+def _truelayer(settings: Settings) -> BankProvider:
+    from fynlo.payments.providers.truelayer import TrueLayerBank
+
+    required = {
+        "FYNLO_TRUELAYER_CLIENT_ID": settings.truelayer_client_id,
+        "FYNLO_TRUELAYER_CLIENT_SECRET": settings.truelayer_client_secret,
+        "FYNLO_TRUELAYER_SIGNING_KEY_PEM": settings.truelayer_signing_key_pem,
+        "FYNLO_TRUELAYER_SIGNING_KEY_ID": settings.truelayer_signing_key_id,
+        "FYNLO_TRUELAYER_MERCHANT_ACCOUNT_ID": settings.truelayer_merchant_account_id,
+    }
+    missing = [name for name, value in required.items() if not value]
+    if missing:
+        raise ValueError(f"FYNLO_QR_PROVIDER=truelayer needs {', '.join(missing)}")
+    assert settings.truelayer_client_secret is not None
+    assert settings.truelayer_signing_key_pem is not None
+    return TrueLayerBank(
+        str(settings.truelayer_client_id),
+        settings.truelayer_client_secret.get_secret_value(),
+        settings.truelayer_signing_key_pem.get_secret_value(),
+        str(settings.truelayer_signing_key_id),
+        str(settings.truelayer_merchant_account_id),
+        api_base=settings.truelayer_api_base,
+        auth_base=settings.truelayer_auth_base,
+        hpp_base=settings.truelayer_hpp_base,
+        return_uri=settings.truelayer_return_uri or settings.public_base_url,
+        webhook_jwks_url=settings.truelayer_webhook_jwks_url,
+        timeout=settings.payment_provider_timeout_seconds,
+    )
+
+
+async def start_providers(providers: PaymentProviders) -> None:
+    """What a provider needs once per process: TrueLayer's webhook signing keys. A failure
+    is logged, not fatal: webhooks then wait for the keys, and the poll job still confirms."""
+    loader = getattr(providers.bank, "load_webhook_keys", None)
+    if loader is not None:
+        try:
+            await loader()
+        except Exception:
+            log.exception("provider_start_failed", provider=getattr(providers.bank, "name", ""))
+
+
+async def close_providers(providers: PaymentProviders) -> None:
+    for provider in (providers.card, providers.upi, providers.bank):
+        closer = getattr(provider, "aclose", None)
+        if closer is not None:
+            await closer()
