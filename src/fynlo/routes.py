@@ -34,3 +34,7 @@ from fynlo.payments.drawer_endpoints import ROUTERS as DRAWER_ROUTERS  # noqa: E
 from fynlo.payments.gift_card_endpoints import ROUTERS as GIFT_CARD_ROUTERS  # noqa: E402
 
 DOMAIN_ROUTERS += DRAWER_ROUTERS + GIFT_CARD_ROUTERS
+
+from fynlo.staff.endpoints import ROUTERS as STAFF_ROUTERS  # noqa: E402
+
+DOMAIN_ROUTERS += STAFF_ROUTERS

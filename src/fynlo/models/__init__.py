@@ -22,6 +22,7 @@ from fynlo.models.payment import (
     QrPayment,
 )
 from fynlo.models.realtime import WebsocketConnection
+from fynlo.models.staff import TimeEntry
 from fynlo.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "Restaurant",
     "RestaurantSettings",
     "StockMovement",
+    "TimeEntry",
     "User",
     "WebhookAttempt",
     "WebhookDelivery",
