@@ -5,6 +5,7 @@ timeout then a retry (one charge), webhooks: bad signature, redelivered, out of 
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -285,3 +286,33 @@ async def test_no_card_number_reaches_the_tables(till: Till, session: AsyncSessi
     stored = json.dumps([str(v) for v in payment.__dict__.values()])
     assert "4242424242424242" not in stored
     assert payment.last_4_digits == "4242"
+
+
+async def test_a_given_up_card_payment_frees_the_balance_and_a_late_success_is_held(
+    till: Till, fake: StripeFake, session: AsyncSession
+) -> None:
+    order = await till.order()
+    pending = (
+        await till.pay("stripe/process", card(order["id"], "pm_card_threeDSecure2Required"))
+    ).json()["data"]
+    cancelled = await till.pay(f"{pending['id']}/cancel", {})
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["data"]["status"] == "cancelled"
+    again = await till.pay(f"{pending['id']}/cancel", {})
+    error_of(again, 409, "invalid_state_transition")
+    # No longer held: cash can pay the whole order.
+    cash = await till.pay(
+        "cash/process", {"orderId": order["id"], "amount": 25.00, "cashReceived": 25.00}
+    )
+    assert cash.json()["data"]["orderPaymentStatus"] == "paid"
+    # The customer finishes 3-D Secure anyway: the money is held for refund, not applied.
+    intent = fake.authenticate(pending["transactionId"])
+    body, headers = fake.webhook("payment_intent.succeeded", intent, secret=WEBHOOK_SECRET)
+    hook = await till.client.post("/api/payments/webhooks/stripe", content=body, headers=headers)
+    assert hook.json()["data"]["outcome"] == "held"
+    await session.commit()
+    late = await session.get(Payment, uuid.UUID(pending["id"]))
+    assert late is not None
+    assert late.status == "held"
+    final = await order_of(till.client, till.headers, order["id"])
+    assert final["paymentStatus"] == "paid"

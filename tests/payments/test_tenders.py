@@ -379,3 +379,26 @@ async def test_changing_one_method_setting_keeps_its_other_fees(till: Till) -> N
     assert methods["qrCode"]["feePercentage"] == 1.2
     assert (methods["card"]["feePercentage"], methods["card"]["feeFixed"]) == (2.5, 0.3)
     assert methods["googlePay"]["feeFixed"] == 0.3
+
+
+async def test_cash_needs_an_open_drawer_when_the_restaurant_says_so(
+    till: Till, session: AsyncSession
+) -> None:
+    from tests.orders.factories import set_pos
+
+    await set_pos(session, till.world.a1, requireOpenDrawerForCash=True)
+    await session.commit()
+    order = await till.order()
+    body = {"orderId": order["id"], "amount": 25, "cashReceived": 25}
+    refused = await till.pay("cash/process", body)
+    assert error_of(refused, 409, "conflict")["details"]["drawer"] == "main"
+    opened = await till.client.post(
+        "/api/cash-drawers/sessions", headers=till.headers, json={"drawer": "main", "float": 50}
+    )
+    assert opened.status_code == 201, opened.text
+    paid = await till.pay("cash/process", body)
+    assert paid.status_code == 201, paid.text
+    drawer = await till.client.get(
+        f"/api/cash-drawers/sessions/{opened.json()['data']['id']}", headers=till.headers
+    )
+    assert drawer.json()["data"]["expectedAmount"] == 75.0

@@ -18,7 +18,6 @@ from fynlo.auth.subject import Subject
 from fynlo.authz.context import restaurant_settings
 from fynlo.db.locking import lock_for_update
 from fynlo.db.types import utc_now
-from fynlo.events.outbox import emit
 from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
 from fynlo.inventory import ledger
 from fynlo.inventory.service import deduct_stock_on, negative_stock_allowed
@@ -29,6 +28,7 @@ from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
 from fynlo.models import Category, ModifierGroup, Order, OrderItem, Product, Restaurant
 from fynlo.models.inventory import MILLI
 from fynlo.orders import numbering, pricing, state
+from fynlo.orders.events import emit_order_event
 from fynlo.orders.schemas import (
     DiscountIn,
     OrderAdjust,
@@ -378,21 +378,7 @@ class OrderService:
     # --- events -----------------------------------------------------------------------
 
     def _event(self, event_type: str, order: Order, **extra: Any) -> None:
-        emit(
-            self.session,
-            self.restaurant.id,
-            event_type,
-            {
-                "orderId": str(order.id),
-                "orderNumber": order.order_number,
-                "status": order.status,
-                "tableNumber": order.table_number,
-                "orderType": order.order_type,
-                "total": float(to_major(order.total_minor, order.currency)),
-                "version": order.version,
-                **extra,
-            },
-        )
+        emit_order_event(self.session, self.restaurant.id, event_type, order, **extra)
 
     def _kitchen_event(self, order: Order, items: Sequence[OrderItem]) -> None:
         self._event(

@@ -28,6 +28,7 @@ from fynlo.kit.errors import Conflict, FynloError, ResourceNotFound, Unprocessab
 from fynlo.kit.money import round_half_up, to_major
 from fynlo.models import Order, Payment, QrPayment, Restaurant
 from fynlo.orders import state as order_state
+from fynlo.orders.events import emit_order_event
 from fynlo.payments import state
 from fynlo.payments.fees import FeeRule
 from fynlo.payments.providers.base import ProviderUnavailable
@@ -136,8 +137,14 @@ async def reserved(
 
 
 async def check_payable(
-    session: AsyncSession, order: Order, amount: int, *, except_qr: uuid.UUID | None = None
+    session: AsyncSession,
+    order: Order,
+    amount: int,
+    *,
+    except_qr: uuid.UUID | None = None,
+    held: int | None = None,
 ) -> None:
+    """``held``: what in-flight tenders hold, when the caller already read it."""
     if order.status in CLOSED:
         raise OrderNotPayable(order)
     if amount <= 0:
@@ -145,7 +152,8 @@ async def check_payable(
             "amount must be greater than zero",
             details=[{"field": "amount", "message": "must be greater than 0"}],
         )
-    held = await reserved(session, order, except_qr=except_qr)
+    if held is None:
+        held = await reserved(session, order, except_qr=except_qr)
     available = state.owed(order) - held
     if amount > available:
         raise Overpayment(order, amount, max(available, 0), held)
@@ -240,17 +248,18 @@ async def items_already_paid(session: AsyncSession, order: Order) -> set[uuid.UU
 
 async def resolve_amount(
     session: AsyncSession, order: Order, amount: int | None, split: Split | None
-) -> int:
+) -> tuple[int, int | None]:
     """The tender's amount: as sent, or computed from the split (and then any amount sent
-    must agree with it)."""
+    must agree with it); with what in-flight tenders hold when that had to be read (pass it
+    on to :func:`check_payable`)."""
     if split is None or split.type == "amount":
         if amount is None:
             held = await reserved(session, order)
             available = state.owed(order) - held
             if available <= 0 and order.status not in CLOSED:
                 raise Overpayment(order, 0, 0, held)
-            return available
-        return amount
+            return available, held
+        return amount, None
     computed = await split_amount(session, order, split)
     if amount is not None and amount != computed:
         raise Unprocessable(
@@ -264,7 +273,7 @@ async def resolve_amount(
                 }
             ],
         )
-    return computed
+    return computed, None
 
 
 def stored_split(split: Split | None) -> dict[str, Any] | None:
@@ -406,21 +415,8 @@ async def complete_if_due(
     order.status = "completed"
     order.completed_at = utc_now()
     order.version += 1
-    emit(
-        session,
-        restaurant.id,
-        "order_updated",
-        {
-            "orderId": str(order.id),
-            "orderNumber": order.order_number,
-            "status": order.status,
-            "previousStatus": previous,
-            "tableNumber": order.table_number,
-            "orderType": order.order_type,
-            "total": float(to_major(order.total_minor, order.currency)),
-            "version": order.version,
-            "reason": "paid",
-        },
+    emit_order_event(
+        session, restaurant.id, "order_updated", order, previousStatus=previous, reason="paid"
     )
     await record(
         session,

@@ -132,8 +132,8 @@ class QrService:
         if order.status in core.CLOSED:
             raise core.OrderNotPayable(order)
         sent = to_minor(body.amount, order.currency) if body.amount is not None else None
-        amount = await core.resolve_amount(self.session, order, sent, None)
-        await core.check_payable(self.session, order, amount)
+        amount, held = await core.resolve_amount(self.session, order, sent, None)
+        await core.check_payable(self.session, order, amount, held=held)
         tip = to_minor(body.tip_amount, order.currency, field="tipAmount")
         gross = amount + tip
         fee = config.fee.fee(gross)

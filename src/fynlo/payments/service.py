@@ -129,9 +129,9 @@ class PaymentService:
         if order.status in core.CLOSED:
             raise core.OrderNotPayable(order)
         sent = to_minor(body.amount, order.currency) if body.amount is not None else None
-        amount = await core.resolve_amount(self.session, order, sent, _split(body.split))
+        amount, held = await core.resolve_amount(self.session, order, sent, _split(body.split))
         tip = to_minor(body.tip_amount, order.currency, field="tipAmount")
-        await core.check_payable(self.session, order, amount)
+        await core.check_payable(self.session, order, amount, held=held)
         return order, amount, tip
 
     def _new(
