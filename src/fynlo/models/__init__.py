@@ -3,10 +3,12 @@
 from fynlo.db.base import Base
 from fynlo.models.audit import AuditChainHead, AuditLog
 from fynlo.models.auth import PasswordResetToken, PosDevice, RecoveryCode, RefreshToken
+from fynlo.models.device import HardwareDevice, PrintJob
 from fynlo.models.floor import DiningTable
 from fynlo.models.idempotency import IdempotencyKey
 from fynlo.models.identity import Platform, Restaurant, RestaurantSettings, User, restaurant_owners
 from fynlo.models.inventory import InventoryItem, ReorderRequest, StockMovement
+from fynlo.models.kitchen import KitchenStation, KitchenTicket, KitchenTicketCounter
 from fynlo.models.mail import OutgoingMail
 from fynlo.models.menu import Category, ModifierGroup, ModifierOption, Product
 from fynlo.models.order import Order, OrderItem, OrderNumberCounter
@@ -22,7 +24,7 @@ from fynlo.models.payment import (
     QrPayment,
 )
 from fynlo.models.realtime import WebsocketConnection
-from fynlo.models.staff import TimeEntry
+from fynlo.models.staff import Shift, TimeEntry
 from fynlo.models.webhook import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 __all__ = [
@@ -35,8 +37,12 @@ __all__ = [
     "DiningTable",
     "GiftCard",
     "GiftCardEntry",
+    "HardwareDevice",
     "IdempotencyKey",
     "InventoryItem",
+    "KitchenStation",
+    "KitchenTicket",
+    "KitchenTicketCounter",
     "ModifierGroup",
     "ModifierOption",
     "Order",
@@ -50,6 +56,7 @@ __all__ = [
     "PaymentRefund",
     "Platform",
     "PosDevice",
+    "PrintJob",
     "Product",
     "QrPayment",
     "RecoveryCode",
@@ -57,6 +64,7 @@ __all__ = [
     "ReorderRequest",
     "Restaurant",
     "RestaurantSettings",
+    "Shift",
     "StockMovement",
     "TimeEntry",
     "User",

@@ -94,6 +94,9 @@ class Order(RecordModel):
     device_id: Mapped[uuid.UUID | None]
     client_created_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1, server_default="1")
+    # The kitchen's rush flag (manual priority) and when every item was last ready.
+    rush: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    ready_at: Mapped[datetime | None]
 
     items: Mapped[list[OrderItem]] = relationship(
         back_populates="order",
@@ -138,7 +141,17 @@ class OrderItem(RecordModel):
     void_reason: Mapped[str | None] = mapped_column(Text)
     voided_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     voided_at: Mapped[datetime | None]
+    # Fired: when the kitchen got it. Held items (a later course) stay unsent until fired.
     sent_to_kitchen_at: Mapped[datetime | None]
+    course: Mapped[int] = mapped_column(default=1, server_default="1")
+    held: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    started_at: Mapped[datetime | None]
+    ready_at: Mapped[datetime | None]
+    served_at: Mapped[datetime | None]
+    # Seconds from fired to ready, as the kitchen reported it or as measured; and whether
+    # that went past the product's preparation time.
+    prep_seconds: Mapped[int | None]
+    was_late: Mapped[bool | None] = mapped_column(Boolean)
 
     order: Mapped[Order] = relationship(back_populates="items")
 

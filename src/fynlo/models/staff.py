@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, Text, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fynlo.db.base import RecordModel
@@ -52,4 +52,32 @@ class TimeEntry(RecordModel):
     hourly_rate_minor: Mapped[int] = mapped_column(MoneyMinor(), default=0, server_default="0")
     correction_reason: Mapped[str | None] = mapped_column(Text)
     corrected_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
+    version: Mapped[int] = mapped_column(default=1, server_default="1")
+
+
+class Shift(RecordModel):
+    """A planned shift: who works, where (role or station), from when to when.
+
+    Drafts (``published_at`` null) are seen by managers only; publishing a week makes its
+    shifts visible to the staff they belong to.
+    """
+
+    __tablename__ = "shifts"
+    __table_args__ = (
+        Index("ix_shifts_restaurant_id_starts_at", "restaurant_id", "starts_at"),
+        Index("ix_shifts_restaurant_id_user_id_starts_at", "restaurant_id", "user_id", "starts_at"),
+        CheckConstraint("ends_at > starts_at", name="ends_after_start"),
+    )
+
+    restaurant_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("restaurants.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    role: Mapped[str | None] = mapped_column(String(50))
+    station: Mapped[str | None] = mapped_column(String(50))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    notes: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    created_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id"))
     version: Mapped[int] = mapped_column(default=1, server_default="1")
