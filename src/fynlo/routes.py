@@ -38,3 +38,10 @@ DOMAIN_ROUTERS += DRAWER_ROUTERS + GIFT_CARD_ROUTERS
 from fynlo.staff.endpoints import ROUTERS as STAFF_ROUTERS  # noqa: E402
 
 DOMAIN_ROUTERS += STAFF_ROUTERS
+
+from fynlo.devices.endpoints import ROUTERS as DEVICE_ROUTERS  # noqa: E402
+from fynlo.kitchen.endpoints import ROUTERS as KITCHEN_ROUTERS  # noqa: E402
+from fynlo.kitchen.metrics_endpoints import ROUTERS as KITCHEN_METRIC_ROUTERS  # noqa: E402
+from fynlo.staff.shift_endpoints import ROUTERS as SHIFT_ROUTERS  # noqa: E402
+
+DOMAIN_ROUTERS += KITCHEN_ROUTERS + KITCHEN_METRIC_ROUTERS + DEVICE_ROUTERS + SHIFT_ROUTERS

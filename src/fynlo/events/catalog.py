@@ -71,7 +71,13 @@ def deliveries(event: OutboxEvent) -> list[Delivery]:
             data = {**event.payload, "items": mine, "station": station}
             out.append(Delivery(kind, (station_room(rid, station),), envelope(event, data)))
         return out
-    if kind == "inventory_alert":
+    if kind == "kitchen_ticket":
+        station = str(event.payload.get("station") or "")
+        rooms = (kitchen_room(rid), station_room(rid, station)) if station else (kitchen_room(rid),)
+        return [Delivery(kind, rooms, envelope(event))]
+    if kind == "kitchen_station_updated":
+        return [Delivery(kind, (kitchen_room(rid), restaurant_room(rid)), envelope(event))]
+    if kind in ("inventory_alert", "device_status"):
         rooms = tuple(role_room(rid, role) for role in MANAGER_ROLES)
         return [Delivery(kind, rooms, envelope(event))]
     return [Delivery(kind, (restaurant_room(rid),), envelope(event))]

@@ -31,6 +31,9 @@ EVENT_TYPES = frozenset(
         "notification",
         "table_updated",
         "menu_updated",
+        "kitchen_ticket",
+        "kitchen_station_updated",
+        "device_status",
     }
 )
 
