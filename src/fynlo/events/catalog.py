@@ -73,8 +73,8 @@ def deliveries(event: OutboxEvent) -> list[Delivery]:
         return out
     if kind == "kitchen_ticket":
         station = str(event.payload.get("station") or "")
-        rooms = (kitchen_room(rid), station_room(rid, station)) if station else (kitchen_room(rid),)
-        return [Delivery(kind, rooms, envelope(event))]
+        ticket_rooms = [kitchen_room(rid)] + ([station_room(rid, station)] if station else [])
+        return [Delivery(kind, tuple(ticket_rooms), envelope(event))]
     if kind == "kitchen_station_updated":
         return [Delivery(kind, (kitchen_room(rid), restaurant_room(rid)), envelope(event))]
     if kind in ("inventory_alert", "device_status"):

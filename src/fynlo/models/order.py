@@ -40,6 +40,7 @@ class Order(RecordModel):
         Index("ix_orders_restaurant_id_status", "restaurant_id", "status"),
         Index("ix_orders_restaurant_id_table_id", "restaurant_id", "table_id"),
         Index("ix_orders_restaurant_id_customer_id", "restaurant_id", "customer_id"),
+        Index("ix_orders_restaurant_id_ready_at", "restaurant_id", "ready_at"),
         CheckConstraint(_in("status", ORDER_STATUSES), name="status_valid"),
         CheckConstraint(_in("order_type", ORDER_TYPES), name="order_type_valid"),
         CheckConstraint(_in("payment_status", PAYMENT_STATUSES), name="payment_status_valid"),
@@ -111,6 +112,7 @@ class OrderItem(RecordModel):
     __table_args__ = (
         Index("ix_order_items_restaurant_id_order_id", "restaurant_id", "order_id"),
         Index("ix_order_items_restaurant_id_product_id", "restaurant_id", "product_id"),
+        Index("ix_order_items_restaurant_id_ready_at", "restaurant_id", "ready_at"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
         CheckConstraint(_in("kitchen_status", ITEM_KITCHEN_STATUSES), name="kitchen_status_valid"),
     )

@@ -130,6 +130,9 @@ def order_out(order: Order) -> OrderOut:
                 kitchen_station=i.kitchen_station,
                 kitchen_status=i.kitchen_status,
                 preparation_time=i.preparation_time,
+                course=i.course,
+                held=i.held,
+                sent_to_kitchen_at=i.sent_to_kitchen_at,
                 is_voided=i.is_voided,
                 void_reason=i.void_reason,
             )

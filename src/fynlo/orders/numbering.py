@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from fynlo.db.upsert import conflict_insert
-from fynlo.models import OrderNumberCounter
+from fynlo.models import KitchenTicketCounter, OrderNumberCounter
 
 DEFAULT_DAY_STARTS_AT = time(4, 0)  # a bar's 01:30 order belongs to the previous evening
 
@@ -35,11 +35,14 @@ def parse_day_start(value: object) -> time:
     return DEFAULT_DAY_STARTS_AT
 
 
+Counter = type[OrderNumberCounter] | type[KitchenTicketCounter]
+
+
 @cache
-def _next_sequence_statement(dialect: str) -> ReturningInsert[Any]:
+def _next_sequence_statement(dialect: str, counter: Counter) -> ReturningInsert[Any]:
     insert = conflict_insert(dialect)
     return (
-        insert(OrderNumberCounter)
+        insert(counter)
         .values(
             restaurant_id=bindparam("restaurant_id"),
             business_date=bindparam("business_date"),
@@ -47,19 +50,33 @@ def _next_sequence_statement(dialect: str) -> ReturningInsert[Any]:
         )
         .on_conflict_do_update(
             index_elements=["restaurant_id", "business_date"],
-            set_={"last_value": OrderNumberCounter.last_value + 1},
+            set_={"last_value": counter.last_value + 1},
         )
-        .returning(OrderNumberCounter.last_value)
+        .returning(counter.last_value)
     )
 
 
-async def next_sequence(session: AsyncSession, restaurant_id: uuid.UUID, day: date) -> int:
-    """One atomic upsert: concurrent orders each get their own number, with no gaps."""
-    statement = _next_sequence_statement(session.get_bind().dialect.name)
+async def next_sequence(
+    session: AsyncSession,
+    restaurant_id: uuid.UUID,
+    day: date,
+    counter: Counter = OrderNumberCounter,
+) -> int:
+    """One atomic upsert: concurrent orders (or kitchen tickets) each get their own number,
+    with no gaps."""
+    statement = _next_sequence_statement(session.get_bind().dialect.name, counter)
     params = {"restaurant_id": restaurant_id, "business_date": day}
     result = await session.execute(statement, params)
     value: int = result.scalar_one()
     return value
+
+
+def business_day_bounds(day: date, timezone: str, day_starts_at: time) -> tuple[datetime, datetime]:
+    """The UTC-aware instants a business day runs between (its length changes with DST)."""
+    zone = ZoneInfo(timezone)
+    start = datetime.combine(day, day_starts_at, tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), day_starts_at, tzinfo=zone)
+    return start, end
 
 
 def format_number(day: date, sequence: int) -> str:

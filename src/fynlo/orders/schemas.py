@@ -49,6 +49,12 @@ class OrderItemIn(RequestSchema):
     modifiers: list[ModifierIn] = Field(default_factory=list, max_length=20)
     notes: str | None = Field(default=None, max_length=500)
     discount: DiscountIn | None = None
+    course: int = Field(default=1, ge=1, le=9, description="1 = starters, 2 = mains, ...")
+    hold: bool | None = Field(
+        default=None,
+        description="true keeps the item from the kitchen until it is fired "
+        "(POST /api/kitchen/orders/{id}/fire); omitted follows kitchen.holdLaterCourses",
+    )
 
 
 class OrderCreate(RequestSchema):
@@ -118,6 +124,9 @@ class OrderItemOut(Schema):
     kitchen_station: str | None
     kitchen_status: str
     preparation_time: int
+    course: int
+    held: bool
+    sent_to_kitchen_at: datetime | None
     is_voided: bool
     void_reason: str | None
 

@@ -24,6 +24,7 @@ from fynlo.inventory.service import deduct_stock_on, negative_stock_allowed
 from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion, Unprocessable
 from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
+from fynlo.kitchen.tickets import kitchen_rules, send_to_kitchen, void_in_kitchen
 from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
 from fynlo.models import Category, ModifierGroup, Order, OrderItem, Product, Restaurant
 from fynlo.models.inventory import MILLI
@@ -293,9 +294,26 @@ class OrderService:
                     notes=item.notes,
                     kitchen_station=product.kitchen_station,
                     preparation_time=product.preparation_time,
+                    course=item.course,
+                    held=item.hold if item.hold is not None else False,
                 )
             )
+        await self._hold_later_courses(items, built)
         return built
+
+    async def _hold_later_courses(
+        self, items_in: Sequence[OrderItemIn], built: list[OrderItem]
+    ) -> None:
+        """With ``kitchen.holdLaterCourses`` on, items of a later course than the first one
+        in the request wait to be fired, unless the request says ``hold`` itself."""
+        if not any(i.hold is None and i.course > 1 for i in items_in):
+            return
+        if not (await kitchen_rules(self.session, self.restaurant)).hold_later_courses:
+            return
+        first = min(i.course for i in items_in)
+        for item_in, item in zip(items_in, built, strict=True):
+            if item_in.hold is None and item_in.course > first:
+                item.held = True
 
     async def _station_defaults(self, items: list[OrderItem]) -> None:
         """Items of products without a station go to their category's station."""
@@ -393,10 +411,19 @@ class OrderService:
                     "notes": i.notes,
                     "station": i.kitchen_station,
                     "preparationTime": i.preparation_time,
+                    "course": i.course,
                 }
                 for i in items
             ],
         )
+
+    async def _fire(self, order: Order, items: Sequence[OrderItem], kind: str) -> None:
+        """Send ``items`` not held back to the kitchen: tickets per station and the event."""
+        fired = await send_to_kitchen(
+            self.session, self.restaurant, order, items, kind=kind, actor_id=self.subject.id
+        )
+        if fired:
+            self._kitchen_event(order, fired)
 
     async def _audit(self, action: str, order: Order, **new: Any) -> None:
         await record(
@@ -564,10 +591,7 @@ class OrderService:
         if order.stock_deducted:
             await self._move_stock(order, items, "sale")
         if order.status in state.SENT_TO_KITCHEN:
-            now = utc_now()
-            for item in items:
-                item.sent_to_kitchen_at = now
-            self._kitchen_event(order, items)
+            await self._fire(order, items, "addition")
         self._event("order_updated", order, change="items_added")
         await self._audit("order.items_added", order, items=[str(i.id) for i in items])
         return order
@@ -596,6 +620,9 @@ class OrderService:
         if order.stock_deducted:
             await self._move_stock(order, [item], "cancel")
         if sent:
+            await void_in_kitchen(
+                self.session, self.restaurant, order, [item], actor_id=self.subject.id
+            )
             item.is_voided = True
             item.void_reason = reason
             item.voided_by = self.subject.id
@@ -681,8 +708,6 @@ class OrderService:
             order.estimated_completion = estimated_completion
         if previous == "pending":
             order.confirmed_at = now
-            for item in order.items:
-                item.sent_to_kitchen_at = now
             if not order.stock_deducted:
                 await self._move_stock(order, [i for i in order.items if not i.is_voided], "sale")
                 order.stock_deducted = True
@@ -691,7 +716,7 @@ class OrderService:
             order.completed_at = now
         order.version += 1
         if previous == "pending":
-            self._kitchen_event(order, [i for i in order.items if not i.is_voided])
+            await self._fire(order, order.items, "new")
         self._event("order_updated", order, previousStatus=previous)
         await self._audit("order.status_changed", order, previous=previous)
         if status in ("ready", "served") and order.payment_status == "paid":
@@ -718,6 +743,14 @@ class OrderService:
         if order.stock_deducted:
             await self._move_stock(order, [i for i in order.items if not i.is_voided], "cancel")
             order.stock_deducted = False
+        if voiding:
+            await void_in_kitchen(
+                self.session,
+                self.restaurant,
+                order,
+                [i for i in order.items if not i.is_voided],
+                actor_id=self.subject.id,
+            )
         order.status = "cancelled"
         order.cancelled_at = utc_now()
         order.cancel_reason = reason
