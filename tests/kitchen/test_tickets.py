@@ -210,3 +210,80 @@ async def test_ticket_numbers_stay_unique_under_concurrent_confirmations(
         )
     ).all()
     assert sorted(numbers) == list(range(1, 17))
+
+
+async def test_firing_a_held_course_makes_its_tickets(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    m = await menu(session, world)
+    waiter = await login(client, world.users["waiter"])
+    order = await open_order(
+        client,
+        waiter,
+        [
+            line(m["salad"]),
+            line(m["burger"], course=2, hold=True),
+            line(m["cola"], course=3, hold=True),
+        ],
+    )
+    url = f"/api/kitchen/orders/{order['id']}/fire"
+    early = await client.post(url, json={"course": 2}, headers=waiter)
+    assert early.status_code == 409, early.text
+    assert "pending" in early.json()["error"]["message"]
+    await confirm(client, waiter, order["id"])
+
+    fired = await client.post(url, json={"course": 2}, headers=waiter)
+    assert fired.status_code == 200, fired.text
+    items = {i["productName"]: i for i in fired.json()["data"]["items"]}
+    assert items["Burger"]["held"] is False
+    assert items["Burger"]["sentToKitchenAt"] is not None
+    assert items["Cola"]["held"] is True
+    assert items["Cola"]["sentToKitchenAt"] is None
+    tickets = await tickets_of(session, order["id"])
+    assert [(t.station, t.kind) for t in tickets] == [("cold", "new"), ("grill", "addition")]
+
+    again = await client.post(url, json={"course": 2}, headers=waiter)
+    assert again.status_code == 409
+    assert "no held items to fire in course 2" in again.json()["error"]["message"]
+    stranger = await client.post(url, json={"itemIds": [str(uuid.uuid4())]}, headers=waiter)
+    assert stranger.status_code == 409
+    rest = await client.post(url, json={}, headers=waiter)
+    assert rest.status_code == 200
+    assert len(await tickets_of(session, order["id"])) == 3
+
+
+async def test_fire_validation_permission_and_tenancy(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    m = await menu(session, world)
+    waiter = await login(client, world.users["waiter"])
+    order = await open_order(client, waiter, [line(m["burger"], hold=True)])
+    await confirm(client, waiter, order["id"])
+    url = f"/api/kitchen/orders/{order['id']}/fire"
+    for body, field in (
+        ({"course": 0}, "course"),
+        ({"course": "two"}, "course"),
+        ({"itemIds": []}, "itemIds"),
+        ({"itemIds": ["not-a-uuid"]}, "itemIds.0"),
+        ({"version": 0}, "version"),
+    ):
+        response = await client.post(url, json=body, headers=waiter)
+        assert response.status_code == 422, (body, response.text)
+        assert field in [d["field"] for d in response.json()["error"]["details"]], body
+    both = await client.post(
+        url, json={"course": 1, "itemIds": [str(uuid.uuid4())]}, headers=waiter
+    )
+    assert both.status_code == 422
+    stale = await client.post(url, json={"version": 1}, headers=waiter)
+    assert stale.status_code == 409
+    assert stale.json()["error"]["code"] == "stale_version"
+
+    kitchen = await login(client, world.users["kitchen_staff"])
+    refused = await client.post(url, json={}, headers=kitchen)
+    assert refused.status_code == 403
+    assert refused.json()["error"]["details"]["permission"] == "orders.update"
+    other = await login(client, world.other_manager)
+    hidden = await client.post(url, json={}, headers=other)
+    assert hidden.status_code == 404
+    fired = await client.post(url, json={}, headers=waiter)
+    assert fired.status_code == 200, fired.text

@@ -1,7 +1,49 @@
-"""Routers of this module (filled in by the work in progress)."""
+"""``/api/kitchen``: firing held courses. The kitchen display endpoints are to follow."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import uuid
+from typing import Annotated
 
-ROUTERS: list[APIRouter] = []
+from fastapi import APIRouter, Depends
+
+from fynlo.auth.subject import Subject, require_permission
+from fynlo.authz.context import CurrentRestaurant
+from fynlo.kit.idempotency import idempotent
+from fynlo.kit.routing import router
+from fynlo.kit.schemas import Envelope, ok
+from fynlo.kit.unit_of_work import SessionDep
+from fynlo.kitchen.schemas import FireIn
+from fynlo.orders.endpoints import order_out
+from fynlo.orders.schemas import OrderOut
+from fynlo.orders.service import OrderService
+
+kitchen_router = router(prefix="/api/kitchen", tags=["kitchen"])
+
+Updater = Annotated[Subject, Depends(require_permission("orders.update"))]
+
+
+@kitchen_router.post(
+    "/orders/{order_id}/fire",
+    response_model=Envelope[OrderOut],
+    openapi_extra=idempotent(),
+    summary="Send held items (a later course) to the kitchen",
+    description="Fires the held items of `course`, the held items listed in `itemIds`, or "
+    "every held item. Makes an `addition` ticket per station and a `kitchen_order` event. "
+    "409 when the order is not with the kitchen (pending, completed, cancelled) or has no "
+    "such held items.",
+)
+async def fire(
+    order_id: uuid.UUID,
+    body: FireIn,
+    subject: Updater,
+    session: SessionDep,
+    restaurant: CurrentRestaurant,
+) -> Envelope[OrderOut]:
+    order = await OrderService(session, subject, restaurant).fire(
+        order_id, course=body.course, item_ids=body.item_ids, version=body.version
+    )
+    return ok(order_out(order))
+
+
+ROUTERS: list[APIRouter] = [kitchen_router]

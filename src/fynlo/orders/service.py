@@ -596,6 +596,48 @@ class OrderService:
         await self._audit("order.items_added", order, items=[str(i.id) for i in items])
         return order
 
+    async def fire(
+        self,
+        order_id: uuid.UUID,
+        *,
+        course: int | None,
+        item_ids: Sequence[uuid.UUID] | None,
+        version: int | None,
+    ) -> Order:
+        """Send held items to the kitchen: those of ``course``, those named, or all."""
+        order = await self._lock(order_id, version)
+        if order.status not in state.SENT_TO_KITCHEN:
+            raise Conflict(
+                f"Order {order.order_number} is {order.status}; held items are fired once "
+                "the order is confirmed and before it is completed",
+                details={"status": order.status},
+            )
+        held = [i for i in order.items if i.held and not i.is_voided]
+        if item_ids is not None:
+            known = {i.id: i for i in held}
+            unknown = [str(i) for i in item_ids if i not in known]
+            if unknown:
+                raise Conflict(
+                    "Only held items of this order can be fired",
+                    details={"itemIds": unknown},
+                )
+            held = [known[i] for i in dict.fromkeys(item_ids)]
+        elif course is not None:
+            held = [i for i in held if i.course == course]
+        if not held:
+            raise Conflict(
+                f"Order {order.order_number} has no held items to fire"
+                + (f" in course {course}" if course is not None else ""),
+                details={"course": course},
+            )
+        for item in held:
+            item.held = False
+        await self._fire(order, held, "addition")
+        order.version += 1
+        self._event("order_updated", order, change="items_fired")
+        await self._audit("order.items_fired", order, items=[str(i.id) for i in held])
+        return order
+
     async def remove_item(
         self, order_id: uuid.UUID, item_id: uuid.UUID, reason: str | None, version: int | None
     ) -> Order:

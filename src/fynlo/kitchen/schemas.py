@@ -1,0 +1,23 @@
+"""Request bodies of the kitchen endpoints."""
+
+from __future__ import annotations
+
+import uuid
+
+from pydantic import Field, model_validator
+
+from fynlo.kit.schemas import RequestSchema
+
+
+class FireIn(RequestSchema):
+    """Which held items to send: a ``course``, a list of ``itemIds``, or (neither) all."""
+
+    course: int | None = Field(default=None, ge=1, le=9)
+    item_ids: list[uuid.UUID] | None = Field(default=None, min_length=1, max_length=100)
+    version: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_selector(self) -> FireIn:
+        if self.course is not None and self.item_ids is not None:
+            raise ValueError("give either course or itemIds, not both")
+        return self
