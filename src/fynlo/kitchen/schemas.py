@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Literal
 
 from pydantic import Field, model_validator
 
@@ -21,3 +22,16 @@ class FireIn(RequestSchema):
         if self.course is not None and self.item_ids is not None:
             raise ValueError("give either course or itemIds, not both")
         return self
+
+
+class ItemStatusIn(RequestSchema):
+    """The spec's body: ``{"status": "completed", "actualTime": 8}`` (minutes)."""
+
+    status: Literal["pending", "preparing", "ready", "served", "completed"]
+    actual_time: float | None = Field(
+        default=None,
+        ge=0,
+        le=1440,
+        description="Minutes the item took, as the kitchen timed it; only with ready/completed",
+    )
+    version: int | None = Field(default=None, ge=1)

@@ -169,7 +169,7 @@ class OrderService:
             raise ResourceNotFound("Order", order_id)
         return order
 
-    async def _lock(self, order_id: uuid.UUID, version: int | None) -> Order:
+    async def lock(self, order_id: uuid.UUID, version: int | None) -> Order:
         order = await self.session.scalar(
             lock_for_update(self._scoped().where(Order.id == order_id)).execution_options(
                 populate_existing=True
@@ -574,7 +574,7 @@ class OrderService:
     async def add_items(
         self, order_id: uuid.UUID, items_in: Sequence[OrderItemIn], version: int | None
     ) -> Order:
-        order = await self._lock(order_id, version)
+        order = await self.lock(order_id, version)
         self._check_editable(order)
         context = await self.context()
         items = await self._new_items(items_in, order.order_type)
@@ -605,7 +605,7 @@ class OrderService:
         version: int | None,
     ) -> Order:
         """Send held items to the kitchen: those of ``course``, those named, or all."""
-        order = await self._lock(order_id, version)
+        order = await self.lock(order_id, version)
         if order.status not in state.SENT_TO_KITCHEN:
             raise Conflict(
                 f"Order {order.order_number} is {order.status}; held items are fired once "
@@ -641,7 +641,7 @@ class OrderService:
     async def remove_item(
         self, order_id: uuid.UUID, item_id: uuid.UUID, reason: str | None, version: int | None
     ) -> Order:
-        order = await self._lock(order_id, version)
+        order = await self.lock(order_id, version)
         self._check_editable(order)
         item = next((i for i in order.items if i.id == item_id and not i.is_voided), None)
         if item is None:
@@ -685,7 +685,7 @@ class OrderService:
         return order
 
     async def adjust(self, order_id: uuid.UUID, body: OrderAdjust) -> Order:
-        order = await self._lock(order_id, body.version)
+        order = await self.lock(order_id, body.version)
         self._check_editable(order)
         context = await self.context()
         old = {
@@ -742,7 +742,7 @@ class OrderService:
                     details=[{"field": "reason", "message": "required when cancelling"}],
                 )
             return await self.cancel(order_id, reason, version)
-        order = await self._lock(order_id, version)
+        order = await self.lock(order_id, version)
         state.check_transition(order.status, status)
         previous = order.status
         now = utc_now()
@@ -771,7 +771,7 @@ class OrderService:
         return order
 
     async def cancel(self, order_id: uuid.UUID, reason: str, version: int | None) -> Order:
-        order = await self._lock(order_id, version)
+        order = await self.lock(order_id, version)
         state.check_transition(order.status, "cancelled")
         if order.payment_status not in ("unpaid", "refunded"):
             raise Conflict(

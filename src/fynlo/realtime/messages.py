@@ -18,6 +18,16 @@ class OrderStatusIn(OrderStatusUpdate):
     order_id: uuid.UUID
 
 
+class ItemReadyIn(RequestSchema):
+    """``item_ready``: what ``PATCH /api/kitchen/orders/{id}/items/{itemId}/status`` does
+    with ``{"status": "ready"}``."""
+
+    order_id: uuid.UUID
+    item_id: uuid.UUID
+    actual_time: float | None = Field(default=None, ge=0, le=1440)
+    version: int | None = Field(default=None, ge=1)
+
+
 class NotificationIn(RequestSchema):
     """``system_notification``: a message shown to everyone in the restaurant."""
 

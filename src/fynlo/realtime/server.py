@@ -41,6 +41,7 @@ from fynlo.events.outbox import OUTBOX_PENDING, emit
 from fynlo.kit.errors import FynloError
 from fynlo.models import RefreshToken, Restaurant, User, WebsocketConnection
 from fynlo.realtime.messages import (
+    ItemReadyIn,
     NotificationIn,
     OrderStatusIn,
     validation_error,
@@ -60,7 +61,6 @@ REFUSED: dict[str, str] = {
     "qr_payment_generated": "QR payments are created over HTTP; qr_payment_ready follows",
     "payment_completed": "payments are confirmed by the server; payment_received follows",
     "low_stock_alert": "stock alerts come from the stock ledger, not from clients",
-    "item_ready": "the kitchen display API (item status) is not available yet",
 }
 
 
@@ -195,6 +195,7 @@ class RealtimeGateway:
         self.sio.on("*", self._message)
         self._handlers: dict[str, Callable[[str, Connection, Any], Awaitable[dict[str, Any]]]] = {
             "order_status_update": self._order_status_update,
+            "item_ready": self._item_ready,
             "system_notification": self._system_notification,
         }
 
@@ -385,6 +386,25 @@ class RealtimeGateway:
                 body.status,
                 estimated_completion=body.estimated_completion,
                 reason=body.reason,
+                version=body.version,
+            )
+            answer = order_out(order).model_dump(mode="json", by_alias=True)
+        return {"success": True, "data": answer}
+
+    async def _item_ready(self, sid: str, connection: Connection, data: Any) -> dict[str, Any]:
+        """The twin of the kitchen's item status PATCH with ``ready``: same service, same
+        permission; ``order_item_ready`` and ``order_updated`` follow for everyone."""
+        from fynlo.kitchen.service import KitchenService
+        from fynlo.orders.endpoints import order_out
+
+        body = ItemReadyIn.model_validate(data)
+        async with self._acting(connection) as (session, subject, restaurant):
+            subject.require("kitchen.update")
+            order = await KitchenService(session, subject, restaurant).set_item_status(
+                body.order_id,
+                body.item_id,
+                "ready",
+                actual_minutes=body.actual_time,
                 version=body.version,
             )
             answer = order_out(order).model_dump(mode="json", by_alias=True)

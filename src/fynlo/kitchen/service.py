@@ -1,0 +1,160 @@
+"""The kitchen's side of an order: item status, and the order following its items."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from fynlo.auth.subject import Subject
+from fynlo.db.types import utc_now
+from fynlo.kit.errors import Conflict, ResourceNotFound, Unprocessable
+from fynlo.kitchen import state
+from fynlo.kitchen.tickets import kitchen_rules
+from fynlo.models import Order, OrderItem
+from fynlo.models.identity import Restaurant
+from fynlo.orders.events import emit_order_event
+from fynlo.orders.service import OrderService
+
+WITH_THE_KITCHEN = frozenset({"confirmed", "preparing", "ready", "served"})
+
+
+class KitchenService:
+    def __init__(self, session: AsyncSession, subject: Subject, restaurant: Restaurant) -> None:
+        self.session = session
+        self.subject = subject
+        self.restaurant = restaurant
+        self.orders = OrderService(session, subject, restaurant)
+
+    async def set_item_status(
+        self,
+        order_id: uuid.UUID,
+        item_id: uuid.UUID,
+        requested: str,
+        *,
+        actual_minutes: float | None,
+        version: int | None,
+    ) -> Order:
+        """Move one item along pending → preparing → ready → served. The order follows:
+        its first item started makes it ``preparing``, its last item ready makes it
+        ``ready``, its last item served makes it ``served``. Asking for the status the item
+        already has changes nothing (a retried request)."""
+        status = state.ALIASES.get(requested, requested)
+        order = await self.orders.lock(order_id, version)
+        item = next((i for i in order.items if i.id == item_id and not i.is_voided), None)
+        if item is None:
+            raise ResourceNotFound("Order item", item_id)
+        if order.status not in WITH_THE_KITCHEN:
+            raise Conflict(
+                f"Order {order.order_number} is {order.status}; the kitchen no longer works on it",
+                details={"status": order.status},
+            )
+        if item.sent_to_kitchen_at is None:
+            raise Conflict(
+                f"'{item.product_name}' is held and not with the kitchen yet; fire it first",
+                details={"itemId": str(item.id), "held": item.held},
+            )
+        if item.kitchen_status == status:
+            return order
+        state.check_item_transition(item.kitchen_status, status)
+        if actual_minutes is not None and status != "ready":
+            raise Unprocessable(
+                "actualTime is only given when an item becomes ready",
+                details=[{"field": "actualTime", "message": "only with status ready"}],
+            )
+        now = utc_now()
+        previous = item.kitchen_status
+        item.kitchen_status = status
+        if status == "preparing":
+            item.started_at = item.started_at or now
+            if previous == "ready":
+                item.ready_at = item.prep_seconds = item.was_late = None
+        elif status == "pending":
+            item.started_at = None
+        elif status == "ready":
+            await self._mark_ready(item, now, actual_minutes)
+        else:
+            item.served_at = now
+        order.version += 1
+        emit_order_event(
+            self.session,
+            self.restaurant.id,
+            "order_updated",
+            order,
+            change="item_status",
+            itemId=str(item.id),
+            itemStatus=status,
+            previousItemStatus=previous,
+        )
+        if status == "ready":
+            emit_order_event(
+                self.session,
+                self.restaurant.id,
+                "order_item_ready",
+                order,
+                itemId=str(item.id),
+                name=item.product_name,
+                quantity=item.quantity,
+                station=item.kitchen_station,
+                prepSeconds=item.prep_seconds,
+                late=item.was_late,
+            )
+        await self._follow_items(order, now)
+        return order
+
+    async def _mark_ready(self, item: OrderItem, now: datetime, actual: float | None) -> None:
+        fired = item.sent_to_kitchen_at
+        assert fired is not None
+        item.ready_at = now
+        item.prep_seconds = (
+            round(actual * 60) if actual is not None else max(0, int((now - fired).total_seconds()))
+        )
+        if item.preparation_time > 0:
+            grace = (await kitchen_rules(self.session, self.restaurant)).late_grace_minutes
+            item.was_late = item.prep_seconds > (item.preparation_time + grace) * 60
+        else:
+            item.was_late = False
+
+    async def _follow_items(self, order: Order, now: datetime) -> None:
+        live = [i for i in order.items if not i.is_voided]
+        statuses = {i.kitchen_status for i in live}
+        unsent = any(i.sent_to_kitchen_at is None for i in live)
+        target: str | None = None
+        if order.status == "confirmed" and statuses & {"preparing", "ready", "served"}:
+            target = "preparing"
+        if (
+            not unsent
+            and statuses <= {"ready", "served"}
+            and order.status
+            in (
+                "confirmed",
+                "preparing",
+            )
+        ):
+            target = "ready"
+        if not unsent and statuses == {"served"} and order.status == "ready":
+            target = "served"
+        if order.status == "ready" and statuses & {"pending", "preparing"}:
+            # A dish recalled: the order is back in the kitchen's hands.
+            previous = order.status
+            order.status = "preparing"
+            order.ready_at = None
+            order.version += 1
+            emit_order_event(
+                self.session,
+                self.restaurant.id,
+                "order_updated",
+                order,
+                previousStatus=previous,
+                change="recalled",
+            )
+            return
+        if target is None:
+            return
+        if target == "ready":
+            order.ready_at = now
+        await self.session.flush()
+        await self.orders.change_status(
+            order.id, target, estimated_completion=None, reason=None, version=None
+        )
