@@ -172,7 +172,8 @@ async def server_process(**env: str) -> AsyncIterator[str]:
             ) as process,
             httpx.AsyncClient(base_url=url, timeout=2) as http,
         ):
-            for _ in range(300):
+            # Up to a minute: a loaded CI machine can take far longer than usual to import.
+            for _ in range(1200):
                 if process.returncode is not None:
                     raise RuntimeError(f"replica exited: {Path(log.name).read_text()[-2000:]}")
                 with contextlib.suppress(httpx.TransportError):
