@@ -263,7 +263,10 @@ async def test_timesheet_across_the_autumn_change_with_overtime(
         "overtimeWeeklyHours": "40",
         "overtimeMultiplier": "1.5",
         "paidBreaks": False,
+        "tipPooling": False,
     }
+    assert sheet["tips"] == 0
+    assert all(d["tips"] == 0 for d in sheet["days"])
 
 
 async def test_own_timesheet_across_the_spring_change_with_an_unpaid_break(
@@ -323,6 +326,8 @@ async def test_forgotten_clock_out_is_flagged_not_closed(
         ({"from": "2026-13-01", "to": "2026-01-02"}, "from"),
         ({"from": "2026-01-05", "to": "2026-01-02"}, "to"),
         ({"from": "2026-01-01", "to": "2026-06-01"}, "to"),
+        ({"from": "0001-01-01", "to": "0001-01-02"}, "from"),
+        ({"from": "2099-12-30", "to": "2100-01-01"}, "to"),
     ],
 )
 async def test_timesheet_range_is_validated(

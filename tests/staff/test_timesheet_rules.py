@@ -95,3 +95,15 @@ def test_open_shift_counts_nothing_and_hours_round_half_up() -> None:
     assert hours(18) == Decimal("0.01")
     assert hours(17) == Decimal("0.00")
     assert hours(int(timedelta(hours=7, minutes=20).total_seconds())) == Decimal("7.33")
+
+
+def test_settings_that_are_not_finite_numbers_fall_back_to_the_defaults() -> None:
+    # "NaN" compared with 0 raises and "Infinity" hours cannot become seconds: either would
+    # be a 500 on every timesheet read, so both fall back like any other bad value.
+    for bad in ("NaN", "sNaN", "Infinity", "-Infinity", "lots", [8], None):
+        assert (
+            Rules.from_pos_settings(
+                {"overtimeDailyHours": bad, "overtimeWeeklyHours": bad, "overtimeMultiplier": bad}
+            )
+            == Rules()
+        ), bad

@@ -32,7 +32,7 @@ from fynlo.staff.schemas import (
     TimesheetRulesOut,
 )
 from fynlo.staff.service import TimeClockService, Timesheet, is_forgotten, on_break
-from fynlo.staff.timesheet import ShiftPay, hours
+from fynlo.staff.timesheet import DayTotal, ShiftPay, hours
 
 users_router = router(prefix="/api/users", tags=["time clock"])
 entries_router = router(prefix="/api/time-entries", tags=["time clock"])
@@ -83,12 +83,17 @@ def _timesheet_out(sheet: Timesheet, currency: str) -> TimesheetOut:
                 gross_pay=to_major(round_half_up(pay.gross), currency),
             )
         )
-    days = [
-        TimesheetDayOut(
-            date=day, hours=hours(t.worked_seconds), overtime_hours=hours(t.overtime_seconds)
+    days = []
+    for day in sorted(set(sheet.days) | set(sheet.tips)):
+        total: DayTotal = sheet.days.get(day, DayTotal())
+        days.append(
+            TimesheetDayOut(
+                date=day,
+                hours=hours(total.worked_seconds),
+                overtime_hours=hours(total.overtime_seconds),
+                tips=to_major(sheet.tips.get(day, 0), currency),
+            )
         )
-        for day, t in sorted(sheet.days.items())
-    ]
     return TimesheetOut.model_validate(
         {
             "user_id": sheet.user.id,
@@ -103,11 +108,13 @@ def _timesheet_out(sheet: Timesheet, currency: str) -> TimesheetOut:
             "regular_hours": hours(worked - overtime),
             "overtime_hours": hours(overtime),
             "gross_pay": to_major(round_half_up(gross), currency),
+            "tips": to_major(sum(sheet.tips.values()), currency),
             "rules": TimesheetRulesOut(
                 overtime_daily_hours=sheet.rules.daily_hours,
                 overtime_weekly_hours=sheet.rules.weekly_hours,
                 overtime_multiplier=sheet.rules.multiplier,
                 paid_breaks=sheet.rules.paid_breaks,
+                tip_pooling=sheet.tip_rule.enabled,
             ),
         }
     )
@@ -174,9 +181,9 @@ async def end_break(
 @users_router.get(
     "/{user_id}/timesheet",
     response_model=Envelope[TimesheetOut],
-    summary="Hours, overtime and gross pay between two local dates",
-    description=WHO + " Days are the restaurant's local days; see docs/staff.md for the "
-    "overtime rule.",
+    summary="Hours, overtime, gross pay and tip shares between two local dates",
+    description=WHO + " Days are the restaurant's local days; a day's `tips` is the person's "
+    "share of that business day's tip pool. See docs/staff.md for the overtime and tip rules.",
 )
 async def timesheet(
     user_id: uuid.UUID,

@@ -10,11 +10,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import ColumnElement, exists, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,9 +31,21 @@ from fynlo.kit.errors import (
 from fynlo.kit.money import to_minor
 from fynlo.models import Restaurant, TimeEntry, User, restaurant_owners
 from fynlo.staff.schemas import TimeEntryCorrection
-from fynlo.staff.timesheet import FORGOTTEN_AFTER, Rules, Shift, compute, hours, local_midnight
+from fynlo.staff.timesheet import (
+    FORGOTTEN_AFTER,
+    Rules,
+    as_shift,
+    check_range,
+    compute,
+    decimal_setting,
+    hours,
+    invalid,
+    local_midnight,
+    unpaid_intervals,
+    zone_of,
+)
+from fynlo.staff.tips import TipRule, tip_pools
 
-MAX_RANGE_DAYS = 62
 MAX_SHIFT = timedelta(hours=24)
 
 
@@ -82,11 +93,7 @@ def on_break(entry: TimeEntry) -> bool:
 
 
 def unpaid_breaks(entry: TimeEntry) -> tuple[tuple[datetime, datetime], ...]:
-    return tuple(
-        (_parse(b["start"]), _parse(b["end"]))
-        for b in entry.breaks
-        if b.get("end") is not None and not b.get("paid")
-    )
+    return unpaid_intervals(entry.breaks)
 
 
 def _settle(entry: TimeEntry) -> None:
@@ -113,11 +120,13 @@ def entry_view(entry: TimeEntry) -> dict[str, Any]:
     }
 
 
-def zone_of(restaurant: Restaurant) -> ZoneInfo:
-    try:
-        return ZoneInfo(restaurant.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
+def works_here(restaurant_id: uuid.UUID) -> ColumnElement[bool]:
+    """``User`` rows of the restaurant's staff or owners (anyone else answers 404)."""
+    owns = exists().where(
+        restaurant_owners.c.restaurant_id == restaurant_id,
+        restaurant_owners.c.user_id == User.id,
+    )
+    return or_(User.restaurant_id == restaurant_id, owns)
 
 
 @dataclass
@@ -132,6 +141,8 @@ class Timesheet:
     pay: dict[Any, Any]
     days: dict[date, Any]
     now: datetime
+    tip_rule: TipRule
+    tips: dict[date, int]
 
 
 @dataclass
@@ -147,14 +158,8 @@ class TimeClockService:
     async def _person(self, user_id: uuid.UUID, own_permission: str = "staff.timeclock") -> User:
         """The staff member, who must work here (404 otherwise); the caller must be them
         (with ``own_permission``) or hold ``staff.timesheets``."""
-        owns = exists().where(
-            restaurant_owners.c.restaurant_id == self.restaurant.id,
-            restaurant_owners.c.user_id == User.id,
-        )
         user = await self.session.scalar(
-            select(User).where(
-                User.id == user_id, or_(User.restaurant_id == self.restaurant.id, owns)
-            )
+            select(User).where(User.id == user_id, works_here(self.restaurant.id))
         )
         if user is None:
             raise ResourceNotFound("User", user_id)
@@ -177,13 +182,13 @@ class TimeClockService:
     async def _rate_for(self, user: User) -> int:
         if user.hourly_rate_minor is not None:
             return user.hourly_rate_minor
-        default = (await self._pos()).get("defaultHourlyRate")
-        if isinstance(default, int | float | str) and not isinstance(default, bool):
-            try:
-                return max(0, to_minor(Decimal(str(default)), self.restaurant.currency))
-            except (ArithmeticError, Unprocessable):
-                return 0
-        return 0
+        default = decimal_setting((await self._pos()).get("defaultHourlyRate"))
+        if default is None:
+            return 0
+        try:
+            return max(0, to_minor(default, self.restaurant.currency))
+        except (ArithmeticError, Unprocessable):
+            return 0
 
     async def _audit(self, action: str, entry: TimeEntry, old: dict[str, Any] | None) -> None:
         await record(
@@ -322,46 +327,35 @@ class TimeClockService:
     def _check_correction(
         clock_in: datetime, clock_out: datetime | None, breaks: list[dict[str, Any]]
     ) -> None:
-        def refuse(field: str, message: str) -> Unprocessable:
-            return Unprocessable(message, details=[{"field": field, "message": message}])
-
         now = utc_now()
         if clock_in > now:
-            raise refuse("clockIn", "cannot be in the future")
+            raise invalid("clockIn", "cannot be in the future")
         if clock_out is not None:
             if clock_out <= clock_in:
-                raise refuse("clockOut", "must be after clockIn")
+                raise invalid("clockOut", "must be after clockIn")
             if clock_out > now:
-                raise refuse("clockOut", "cannot be in the future")
+                raise invalid("clockOut", "cannot be in the future")
             if clock_out - clock_in > MAX_SHIFT:
-                raise refuse("clockOut", "a shift cannot last more than 24 hours")
+                raise invalid("clockOut", "a shift cannot last more than 24 hours")
         end_of_shift = clock_out or now
         previous_end = clock_in
         for index, b in enumerate(breaks):
             start = _parse(b["start"])
             end = _parse(b["end"]) if b.get("end") else None
             if start < previous_end or (end is not None and end <= start):
-                raise refuse(f"breaks.{index}", "breaks must be in order and not overlap")
+                raise invalid(f"breaks.{index}", "breaks must be in order and not overlap")
             if (end or start) > end_of_shift:
-                raise refuse(f"breaks.{index}", "a break must fall within the shift")
+                raise invalid(f"breaks.{index}", "a break must fall within the shift")
             if end is None and (clock_out is not None or index != len(breaks) - 1):
-                raise refuse(f"breaks.{index}", "only the last break of an open shift may run")
+                raise invalid(f"breaks.{index}", "only the last break of an open shift may run")
             previous_end = end or start
 
     async def timesheet(self, user_id: uuid.UUID, first: date, last: date) -> Timesheet:
-        if last < first:
-            raise Unprocessable(
-                "to must not be before from",
-                details=[{"field": "to", "message": "must be on or after from"}],
-            )
-        if (last - first).days >= MAX_RANGE_DAYS:
-            raise Unprocessable(
-                f"A timesheet covers at most {MAX_RANGE_DAYS} days",
-                details=[{"field": "to", "message": f"at most {MAX_RANGE_DAYS} days after from"}],
-            )
+        check_range(first, last)
         user = await self._person(user_id)
         zone = zone_of(self.restaurant)
-        rules = Rules.from_pos_settings(await self._pos())
+        pos = await self._pos()
+        rules = Rules.from_pos_settings(pos)
         # Weekly overtime needs the whole week up to `from`; a shift may start the day before.
         week_start = first - timedelta(days=first.weekday())
         window_start = local_midnight(week_start - timedelta(days=1), zone)
@@ -373,18 +367,17 @@ class TimeClockService:
                 .where(
                     TimeEntry.restaurant_id == self.restaurant.id,
                     TimeEntry.user_id == user.id,
-                    TimeEntry.clock_in >= window_start,
                     TimeEntry.clock_in < range_end,
+                    # a long (forgotten) entry begun earlier still counts from window_start on
+                    or_(TimeEntry.clock_in >= window_start, TimeEntry.clock_out > window_start),
                 )
                 .order_by(TimeEntry.clock_in, TimeEntry.id)
             )
         )
-        shifts = [
-            Shift(e.id, e.clock_in, e.clock_out, unpaid_breaks(e), e.hourly_rate_minor)
-            for e in rows
-        ]
+        shifts = [as_shift(e, e.hourly_rate_minor) for e in rows]
         pay, days = compute(shifts, rules, zone)
         shown = [e for e in rows if e.clock_in >= range_start]
+        pools = await tip_pools(self.session, self.restaurant, pos, first, last, zone)
         return Timesheet(
             user=user,
             first=first,
@@ -396,4 +389,6 @@ class TimeClockService:
             pay=pay,
             days={d: t for d, t in days.items() if first <= d <= last},
             now=utc_now(),
+            tip_rule=pools.rule,
+            tips={d: share for d, share in pools.shares_of(user.id).items() if share},
         )

@@ -16,6 +16,9 @@ from the restaurant's pos settings:
    overtime too. A minute is never overtime twice.
 5. Gross pay = regular seconds * rate + overtime seconds * rate * multiplier, each entry at
    its own hourly rate, summed exactly and rounded once (half up) to the minor unit.
+
+Tip pooling and planned-versus-worked hours count worked time with the same functions
+(:func:`worked_by_day`), so their hours agree with the timesheet's.
 """
 
 from __future__ import annotations
@@ -23,15 +26,73 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from fynlo.kit.errors import Unprocessable
 from fynlo.kit.money import round_half_up
 
+if TYPE_CHECKING:
+    from fynlo.models import Restaurant, TimeEntry
+
 FORGOTTEN_AFTER = timedelta(hours=16)
+MIDNIGHT = time()
+MAX_RANGE_DAYS = 62
+
+
+# Dates the rota, timesheets and tip pools accept: wide enough for any real restaurant, and
+# far enough from year 1 and 9999 that a day's neighbours and its UTC instants always exist.
+EARLIEST_DAY = date(2000, 1, 1)
+LATEST_DAY = date(2099, 12, 31)
+
+
+def out_of_years(day: date) -> str | None:
+    """Why ``day`` is refused, or None when it lies between the two bounds."""
+    if day < EARLIEST_DAY or day > LATEST_DAY:
+        return f"must be between {EARLIEST_DAY} and {LATEST_DAY}"
+    return None
+
+
+def invalid(field: str, message: str) -> Unprocessable:
+    """A 422 naming the field, in the message and in ``details`` as the schemas' errors do."""
+    return Unprocessable(f"{field}: {message}", details=[{"field": field, "message": message}])
+
+
+def check_range(first: date, last: date) -> None:
+    """A ``from``/``to`` pair of local days: in order, at most ``MAX_RANGE_DAYS`` long."""
+    for name, day in (("from", first), ("to", last)):
+        if problem := out_of_years(day):
+            raise invalid(name, problem)
+    if last < first:
+        raise invalid("to", "must be on or after from")
+    if (last - first).days >= MAX_RANGE_DAYS:
+        raise invalid("to", f"at most {MAX_RANGE_DAYS - 1} days after from")
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """The restaurant's zone; a name the system does not know falls back to UTC."""
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def zone_of(restaurant: Restaurant) -> ZoneInfo:
+    return zone_named(restaurant.timezone)
+
+
+def decimal_setting(value: object) -> Decimal | None:
+    """A finite number from a pos setting (a JSON number or a numeric string), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        parsed = Decimal(str(value))
+    except ArithmeticError:
+        return None
+    return parsed if parsed.is_finite() else None
 
 
 @dataclass(frozen=True)
@@ -44,14 +105,8 @@ class Rules:
     @classmethod
     def from_pos_settings(cls, pos: Mapping[str, Any]) -> Rules:
         def number(key: str, default: Decimal) -> Decimal:
-            value = pos.get(key)
-            if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-                return default
-            try:
-                parsed = Decimal(str(value))
-            except ArithmeticError:
-                return default
-            return parsed if parsed > 0 else default
+            parsed = decimal_setting(pos.get(key))
+            return parsed if parsed is not None and parsed > 0 else default
 
         return cls(
             daily_hours=number("overtimeDailyHours", cls.daily_hours),
@@ -85,6 +140,24 @@ class DayTotal:
     overtime_seconds: int = 0
 
 
+def unpaid_intervals(
+    breaks: Iterable[Mapping[str, Any]],
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The finished unpaid breaks of an entry's ``breaks`` list (ISO timestamps)."""
+    return tuple(
+        (datetime.fromisoformat(b["start"]), datetime.fromisoformat(b["end"]))
+        for b in breaks
+        if b.get("end") is not None and not b.get("paid")
+    )
+
+
+def as_shift(entry: TimeEntry, hourly_rate_minor: int = 0) -> Shift:
+    """A time entry as the computation sees it (the rate matters to pay only)."""
+    return Shift(
+        entry.id, entry.clock_in, entry.clock_out, unpaid_intervals(entry.breaks), hourly_rate_minor
+    )
+
+
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, time(), tzinfo=zone)
 
@@ -106,16 +179,55 @@ def _worked_intervals(shift: Shift) -> list[tuple[datetime, datetime]]:
     return intervals
 
 
-def _split_by_local_day(
-    start: datetime, end: datetime, zone: ZoneInfo
+def _day_start_after(day: date, zone: ZoneInfo, day_starts_at: time, after: datetime) -> datetime:
+    """The instant the day after ``day`` starts, as UTC.
+
+    UTC, because aware datetimes sharing one ``tzinfo`` subtract and compare by their wall
+    clocks, which is wrong across a daylight-saving change. Of a repeated wall time (the
+    autumn hour) the first occurrence after ``after`` is taken.
+    """
+    boundary = datetime.combine(day + timedelta(days=1), day_starts_at, tzinfo=zone)
+    for fold in (0, 1):
+        candidate = boundary.replace(fold=fold).astimezone(UTC)
+        if candidate > after:
+            return candidate
+    return after + timedelta(hours=1)  # unreachable for a real zone; keeps the loop finite
+
+
+def day_of(moment: datetime, zone: ZoneInfo, day_starts_at: time = MIDNIGHT) -> date:
+    """The local day a moment belongs to when days start at ``day_starts_at`` (the same
+    arithmetic as :func:`fynlo.orders.numbering.business_date`)."""
+    local = moment.astimezone(zone)
+    return (local - timedelta(hours=day_starts_at.hour, minutes=day_starts_at.minute)).date()
+
+
+def split_by_day(
+    start: datetime, end: datetime, zone: ZoneInfo, day_starts_at: time = MIDNIGHT
 ) -> Iterable[tuple[date, int]]:
-    cursor = start
+    """Seconds of ``[start, end)`` per local day (calendar days by default, business days
+    when ``day_starts_at`` is the restaurant's business-day start)."""
+    cursor = start.astimezone(UTC)
+    end = end.astimezone(UTC)
     while cursor < end:
-        day = cursor.astimezone(zone).date()
-        boundary = local_midnight(day + timedelta(days=1), zone)
-        piece_end = min(end, boundary)
+        day = day_of(cursor, zone, day_starts_at)
+        piece_end = min(end, _day_start_after(day, zone, day_starts_at, cursor))
         yield day, int((piece_end - cursor).total_seconds())
         cursor = piece_end
+
+
+def worked_by_day(
+    shifts: Iterable[Shift], zone: ZoneInfo, day_starts_at: time = MIDNIGHT
+) -> dict[date, int]:
+    """Seconds worked per local day (rules 1 and 2), without overtime or pay: what tip
+    pooling and planned-versus-worked count, so they agree with the timesheet."""
+    days: dict[date, int] = defaultdict(int)
+    for shift in shifts:
+        if shift.clock_out is None:
+            continue
+        for start, end in _worked_intervals(shift):
+            for day, seconds in split_by_day(start, end, zone, day_starts_at):
+                days[day] += seconds
+    return dict(days)
 
 
 def compute(
@@ -127,9 +239,7 @@ def compute(
         if shift.clock_out is None:
             continue
         for start, end in _worked_intervals(shift):
-            pieces.extend(
-                (day, shift, seconds) for day, seconds in _split_by_local_day(start, end, zone)
-            )
+            pieces.extend((day, shift, seconds) for day, seconds in split_by_day(start, end, zone))
     daily_limit = int(rules.daily_hours * 3600)
     weekly_limit = int(rules.weekly_hours * 3600)
     day_used: dict[date, int] = defaultdict(int)
