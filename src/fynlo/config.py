@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=2.0, gt=0)
     # How often queued e-mail that is due (new, or waiting for a retry) is sent.
     mail_poll_seconds: float = Field(default=5.0, gt=0)
+    # The print queue (network printers, raw ESC/POS on host:port): how often jobs due for a
+    # retry are looked for (new jobs go at once), how long one send may take, how many tries
+    # before a job is marked failed (kept for a reprint), and the diagnostics probe's timeout.
+    print_poll_seconds: float = Field(default=2.0, gt=0)
+    printer_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    print_max_attempts: int = Field(default=10, ge=1, le=100)
+    printer_probe_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     # Socket.IO: incoming messages larger than this, or more than
     # socket_messages_per_window in socket_window_seconds, get an error event and a disconnect.
     socket_max_message_bytes: int = Field(default=16_384, ge=256)

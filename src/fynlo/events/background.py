@@ -1,5 +1,5 @@
 """The API process's own background work: publishing the outbox, sweeping Socket.IO
-connections, delivering webhooks, pruning. Each loop survives its own errors."""
+connections, delivering webhooks and print jobs, pruning. Each loop survives its own errors."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from datetime import timedelta
 
 import structlog
 
+from fynlo.devices.queue import PrintDeliverer
 from fynlo.events.dispatcher import EventHook, OutboxDispatcher, Publisher, prune_published
 from fynlo.runtime import Runtime
 
@@ -54,6 +55,8 @@ class BackgroundWork:
             await prune_published(runtime.sessionmaker, retention)
 
         self._periodic = [*periodic, ("outbox_prune", PRUNE_EVERY_SECONDS, prune)]
+        # Print jobs: woken by the commit that queued them, polled for retries.
+        self.printer = PrintDeliverer(runtime.sessionmaker, settings)
         self._tasks: list[asyncio.Task[None]] = []
 
     @property
@@ -62,6 +65,7 @@ class BackgroundWork:
 
     def start(self) -> None:
         self._tasks.append(asyncio.create_task(self.dispatcher.run(), name="outbox_dispatch"))
+        self._tasks.append(asyncio.create_task(self.printer.run(), name="print_delivery"))
         for name, seconds, job in self._periodic:
             self._tasks.append(asyncio.create_task(every(seconds, job, name), name=name))
 

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from taskiq import TaskiqEvents, TaskiqState
 
 from fynlo.config import get_settings
+from fynlo.devices.queue import deliver_with_settings as deliver_prints_due
 from fynlo.events.dispatcher import OutboxDispatcher, prune_published
 from fynlo.jobs.broker import broker
 from fynlo.mail import mailer_from_settings
@@ -39,6 +40,7 @@ WEBHOOKS_EVERY_SECONDS = 5
 PRUNE_EVERY_SECONDS = 3600
 QR_SWEEP_EVERY_SECONDS = 30
 MAIL_EVERY_SECONDS = 5
+PRINTS_EVERY_SECONDS = 2
 
 
 async def retrying(
@@ -171,3 +173,13 @@ async def deliver_mail() -> int:
     runtime = _context().runtime
     mailer = mailer_from_settings(runtime.settings)
     return await retrying("deliver_mail", lambda: deliver_mail_due(runtime.sessionmaker, mailer))
+
+
+@broker.task(task_name="fynlo.deliver_prints", schedule=[{"interval": PRINTS_EVERY_SECONDS}])
+async def deliver_prints() -> int:
+    """Send print jobs that are due to their network printers; a printer that fails leaves
+    its jobs queued for their next retry (the worker must reach the printers' network)."""
+    runtime = _context().runtime
+    return await retrying(
+        "deliver_prints", lambda: deliver_prints_due(runtime.sessionmaker, runtime.settings)
+    )

@@ -14,6 +14,7 @@ from fynlo.audit.service import AuditActor
 from fynlo.auth.subject import Subject
 from fynlo.authz.context import restaurant_settings
 from fynlo.db.locking import lock_for_update
+from fynlo.devices.queue import kick_drawer_for_cash_sale
 from fynlo.events.outbox import emit
 from fynlo.kit.errors import Conflict, ResourceNotFound, Unprocessable
 from fynlo.kit.money import to_major, to_minor
@@ -228,6 +229,9 @@ class PaymentService:
                 )
             )
         await self._apply(order, payment, "pending")
+        await kick_drawer_for_cash_sale(
+            self.session, self.restaurant, body.drawer, actor_id=self.subject.id
+        )
         return payment, order
 
     # --- card and wallets (Stripe) ----------------------------------------------------
