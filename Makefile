@@ -49,6 +49,7 @@ bench: install
 	$(BIN)/python -m bench.orders
 	$(BIN)/python -m bench.payments
 	$(BIN)/python -m bench.realtime
+	$(BIN)/python -m bench.kitchen
 
 ## lock: re-resolve requirements.lock from pyproject.toml
 lock: $(BIN)/uv

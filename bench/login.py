@@ -39,6 +39,7 @@ from bench.support import (
     postgres_version,
     print_figures,
     print_section,
+    run_main,
     running_server,
     server_histogram,
     summarize,
@@ -535,15 +536,7 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        return asyncio.run(run(args))
-    except BenchmarkSetupError as exc:
-        print(f"\nBenchmark setup failed: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\nInterrupted.", file=sys.stderr)
-        return 130
+    return run_main(run(parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +45,18 @@ ENV_PREFIX = "FYNLO_"
 
 class BenchmarkSetupError(RuntimeError):
     """The benchmark could not be set up (PostgreSQL unreachable, server did not start...)."""
+
+
+def run_main(run: Coroutine[object, object, int]) -> int:
+    """A benchmark's exit status: its own, 2 when it could not be set up, 130 on Ctrl-C."""
+    try:
+        return asyncio.run(run)
+    except BenchmarkSetupError as exc:
+        print(f"\nBenchmark setup failed: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nInterrupted.", file=sys.stderr)
+        return 130
 
 
 # --------------------------------------------------------------------------- environment

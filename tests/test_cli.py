@@ -336,3 +336,59 @@ async def test_live_server_answers_over_a_real_socket(live_server: LiveServer) -
     assert health.status_code == 200
     assert health.json()["success"] is True
     assert ready.status_code == 200
+
+
+def test_demo_kitchen_printer_and_rota(demo_db: Path) -> None:
+    # Every station a product is routed to exists, and each restaurant has one default.
+    routed = _query(
+        demo_db,
+        "SELECT DISTINCT p.restaurant_id, coalesce(p.kitchen_station, c.kitchen_station) "
+        "FROM products p JOIN categories c ON c.id = p.category_id",
+    )
+    stations = set(_query(demo_db, "SELECT restaurant_id, code FROM kitchen_stations"))
+    assert set(routed) <= stations
+    defaults = _query(
+        demo_db,
+        "SELECT restaurant_id, count(*) FROM kitchen_stations WHERE is_default "
+        "GROUP BY restaurant_id",
+    )
+    assert sorted(n for _, n in defaults) == [1, 1, 1]
+
+    bistro = _restaurant_id(demo_db, "Fynlo Bistro Soho")
+    printers = _query(
+        demo_db,
+        "SELECT device_type, connection_type, configuration FROM hardware_devices "
+        "WHERE restaurant_id = ?",
+        bistro,
+    )
+    assert [(kind, link) for kind, link, _ in printers] == [("printer", "ethernet")]
+    assert json.loads(printers[0][2])["port"] == 9100
+
+    # Two weeks of published shifts for the six demo staff, two days off a week each.
+    shifts = _query(
+        demo_db,
+        "SELECT u.role, s.starts_at, s.ends_at, s.published_at FROM shifts s "
+        "JOIN users u ON u.id = s.user_id WHERE s.restaurant_id = ?",
+        bistro,
+    )
+    assert len(shifts) == 6 * (14 - 4)
+    assert all(published is not None for *_, published in shifts)
+    assert all(end > start for _, start, end, _ in shifts)
+    # Last week as worked: closed entries, 30 unpaid break minutes off the hours.
+    entries = _query(
+        demo_db,
+        "SELECT clock_in, clock_out, break_minutes, total_hours, hourly_rate_minor "
+        "FROM time_entries WHERE restaurant_id = ?",
+        bistro,
+    )
+    assert len(entries) == 6 * (7 - 2)
+    for clock_in, clock_out, unpaid, hours, rate in entries:
+        assert clock_out is not None
+        assert unpaid == 30
+        assert rate == 1250
+        span = (
+            sqlite3.connect(":memory:")
+            .execute("SELECT (julianday(?) - julianday(?)) * 24", (clock_out, clock_in))
+            .fetchone()[0]
+        )
+        assert abs(float(hours) - (span - 0.5)) < 0.01

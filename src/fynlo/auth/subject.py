@@ -17,7 +17,7 @@ from fynlo.authz.permissions import effective_permissions
 from fynlo.authz.roles import Role
 from fynlo.authz.scope import TenantScope
 from fynlo.db.row_security import apply_tenant_scope
-from fynlo.kit.errors import PermissionDenied, Unauthorized
+from fynlo.kit.errors import MissingAnyPermission, PermissionDenied, Unauthorized
 from fynlo.kit.routing import client_ip
 from fynlo.kit.unit_of_work import get_session
 from fynlo.models import PosDevice, RefreshToken, User, restaurant_owners
@@ -173,4 +173,16 @@ def require_permission(permission: str) -> Callable[..., Awaitable[Subject]]:
         return subject
 
     dependency.__name__ = f"require_{permission.replace('.', '_')}"
+    return dependency
+
+
+def require_any_permission(*permissions: str) -> Callable[..., Awaitable[Subject]]:
+    """Dependency: the caller, who must hold at least one of ``permissions``."""
+
+    async def dependency(subject: CurrentSubject) -> Subject:
+        if not any(subject.can(p) for p in permissions):
+            raise MissingAnyPermission(permissions)
+        return subject
+
+    dependency.__name__ = "require_any_" + "_".join(p.replace(".", "_") for p in permissions)
     return dependency

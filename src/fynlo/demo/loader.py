@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +29,9 @@ from fynlo.models import (
     DiningTable,
     GiftCard,
     GiftCardEntry,
+    HardwareDevice,
     InventoryItem,
+    KitchenStation,
     ModifierGroup,
     ModifierOption,
     Platform,
@@ -34,7 +39,9 @@ from fynlo.models import (
     Product,
     Restaurant,
     RestaurantSettings,
+    Shift,
     StockMovement,
+    TimeEntry,
     User,
     restaurant_owners,
 )
@@ -54,8 +61,22 @@ PLATFORM_OWNER_EMAIL = "platform@fynlo.demo"
 DEMO_DEVICE_TOKEN = "demo-till-fynlo-bistro-soho"  # noqa: S105 - demo data, printed on purpose
 DEMO_DEVICE_NAME = "Front counter till (demo)"
 OPENING_STOCK_REASON = "Opening stock (demo)"
-# The restaurant whose stock the demo tracks.
+# The restaurant whose stock the demo tracks (and whose staff have a rota and a timesheet).
 STOCK_RESTAURANT = "bistro"
+DEMO_PRINTER_NAME = "Kitchen printer (demo)"
+# A network printer on this machine's port 9100: `nc -lk 9100 | xxd` shows what it is sent.
+DEMO_PRINTER = {"host": "127.0.0.1", "port": 9100, "columns": 42, "stations": ["*"]}
+DEMO_HOURLY_RATE_MINOR = 1250
+# Each person's shift pattern: local start and end, and which weekdays (Monday = 0) off.
+ROTA: dict[str, tuple[time, time, tuple[int, ...]]] = {
+    "manager": (time(9, 0), time(17, 30), (5, 6)),
+    "captain": (time(16, 0), time(23, 30), (0, 1)),
+    "cashier": (time(11, 0), time(19, 0), (2, 3)),
+    "waiter": (time(17, 0), time(0, 30), (1, 2)),
+    "kitchen_staff": (time(10, 0), time(18, 0), (3, 4)),
+    "employee": (time(12, 0), time(16, 0), (0, 6)),
+}
+ROTA_STATIONS = {"kitchen_staff": "grill", "waiter": "floor", "captain": "floor"}
 
 
 @dataclass
@@ -127,6 +148,8 @@ class DemoLoader:
         steps += [(f"menu of {spec.name}", self._menu_step(spec)) for spec in RESTAURANTS]
         steps += [("tables", self.load_tables), ("stock levels", self.load_stock)]
         steps += [("cash drawers and gift cards", self.load_payments)]
+        steps += [("kitchen stations and a printer", self.load_kitchen)]
+        steps += [("two weeks of shifts and last week's time entries", self.load_rota)]
         return steps
 
     async def _hash(self) -> str:
@@ -566,3 +589,145 @@ class DemoLoader:
                     )
                 self.report.count("gift cards", exists is None)
         await self.session.flush()
+
+    # --- kitchen ----------------------------------------------------------------------
+
+    async def load_kitchen(self) -> None:
+        """A station for every station the restaurant's menu names (the busiest is the
+        default); the bistro also gets a network kitchen printer taking every station.
+        Tickets are not printed automatically in the demo (``autoPrintTickets`` false): turn
+        it on with a printer, or ``nc -lk 9100``, listening."""
+        for key, restaurant in self.restaurants.items():
+            used = Counter(
+                item.station or section.station for section in MENUS[key] for item in section.items
+            )
+            existing = set(
+                await self.session.scalars(
+                    select(KitchenStation.code).where(KitchenStation.restaurant_id == restaurant.id)
+                )
+            )
+            busiest = used.most_common(1)[0][0]
+            for order, code in enumerate(sorted(used)):
+                created = code not in existing
+                if created:
+                    self.session.add(
+                        KitchenStation(
+                            restaurant_id=restaurant.id,
+                            code=code,
+                            name=code.replace("_", " ").title(),
+                            is_default=code == busiest and not existing,
+                            sort_order=order,
+                            status_changed_at=utc_now(),
+                        )
+                    )
+                self.report.count("kitchen stations", created)
+        bistro = self.restaurants[STOCK_RESTAURANT]
+        printer = await self.session.scalar(
+            select(HardwareDevice.id).where(
+                HardwareDevice.restaurant_id == bistro.id,
+                HardwareDevice.device_name == DEMO_PRINTER_NAME,
+            )
+        )
+        if printer is None:
+            self.session.add(
+                HardwareDevice(
+                    restaurant_id=bistro.id,
+                    device_type="printer",
+                    device_name=DEMO_PRINTER_NAME,
+                    connection_type="ethernet",
+                    configuration=dict(DEMO_PRINTER),
+                )
+            )
+            settings = await self.session.scalar(
+                select(RestaurantSettings).where(RestaurantSettings.restaurant_id == bistro.id)
+            )
+            if settings is not None and "autoPrintTickets" not in (settings.kitchen_settings or {}):
+                settings.kitchen_settings = {
+                    **(settings.kitchen_settings or {}),
+                    "autoPrintTickets": False,
+                }
+        self.report.count("printers", printer is None)
+        await self.session.flush()
+
+    # --- rota and time clock ----------------------------------------------------------
+
+    async def load_rota(self) -> None:
+        """The bistro staff's published shifts for last week and this week, and the time
+        entries of last week as worked: clocked in a few minutes early, a 30-minute
+        unpaid break, out a little late; the waiter's shifts cross midnight."""
+        restaurant = self.restaurants[STOCK_RESTAURANT]
+        if await self.session.scalar(
+            select(Shift.id).where(Shift.restaurant_id == restaurant.id).limit(1)
+        ):
+            self.report.count("shifts", False)
+            return
+        zone = ZoneInfo(restaurant.timezone)
+        now = utc_now()
+        today = now.astimezone(zone).date()
+        monday = today - timedelta(days=today.weekday())
+        staff = {
+            user.role: user
+            for user in await self.session.scalars(
+                select(User).where(
+                    User.restaurant_id == restaurant.id, User.email.like("%@fynlo.demo")
+                )
+            )
+            if user.role in ROTA
+        }
+        manager = staff.get("manager")
+        for role, user in sorted(staff.items()):
+            start, end, off = ROTA[role]
+            if user.hourly_rate_minor is None:
+                user.hourly_rate_minor = DEMO_HOURLY_RATE_MINOR
+            for offset in range(-7, 7):
+                day = monday + timedelta(days=offset)
+                if day.weekday() in off:
+                    continue
+                starts, ends = _local_span(day, start, end, zone)
+                self.session.add(
+                    Shift(
+                        restaurant_id=restaurant.id,
+                        user_id=user.id,
+                        role=role,
+                        station=ROTA_STATIONS.get(role),
+                        starts_at=starts,
+                        ends_at=ends,
+                        published_at=now,
+                        created_by=manager.id if manager else None,
+                    )
+                )
+                self.report.count("shifts", True)
+                if ends > now or offset >= 0:
+                    continue
+                clock_in = starts - timedelta(minutes=4 + offset % 3)
+                clock_out = ends + timedelta(minutes=6 + offset % 5)
+                pause = starts + (ends - starts) / 2
+                worked = (clock_out - clock_in).total_seconds() / 3600 - 0.5
+                self.session.add(
+                    TimeEntry(
+                        restaurant_id=restaurant.id,
+                        user_id=user.id,
+                        clock_in=clock_in,
+                        clock_out=clock_out,
+                        breaks=[
+                            {
+                                "start": pause.isoformat(),
+                                "end": (pause + timedelta(minutes=30)).isoformat(),
+                                "paid": False,
+                            }
+                        ],
+                        break_minutes=30,
+                        total_hours=Decimal(str(round(worked, 2))),
+                        hourly_rate_minor=user.hourly_rate_minor,
+                    )
+                )
+                self.report.count("time entries", True)
+        await self.session.flush()
+
+
+def _local_span(day: date, start: time, end: time, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """A shift's UTC start and end from local wall-clock times; an end before the start is
+    the next day's (a shift that crosses midnight)."""
+    starts = datetime.combine(day, start, tzinfo=zone)
+    ends = datetime.combine(day + timedelta(days=1 if end <= start else 0), end, tzinfo=zone)
+    return starts.astimezone(ZoneInfo("UTC")), ends.astimezone(ZoneInfo("UTC"))

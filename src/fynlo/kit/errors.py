@@ -60,6 +60,18 @@ class PermissionDenied(Forbidden):
         super().__init__(f"Missing permission '{permission}'", details={"permission": permission})
 
 
+class MissingAnyPermission(Forbidden):
+    """For an endpoint that any one of several permissions opens."""
+
+    code = "permission_denied"
+
+    def __init__(self, permissions: tuple[str, ...]) -> None:
+        super().__init__(
+            "Missing permission: one of " + ", ".join(f"'{p}'" for p in permissions),
+            details={"permission": permissions[0], "anyOf": list(permissions)},
+        )
+
+
 class NotFound(FynloError):
     status_code = 404
     code = "not_found"

@@ -21,9 +21,8 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from pydantic import Field
 
-from fynlo.auth.subject import CurrentSubject, Subject
+from fynlo.auth.subject import Subject, require_any_permission
 from fynlo.authz.context import CurrentRestaurant
-from fynlo.kit.errors import Forbidden
 from fynlo.kit.routing import router
 from fynlo.kit.schemas import Envelope, Schema, ok
 from fynlo.kit.unit_of_work import SessionDep
@@ -41,25 +40,7 @@ metrics_router = router(prefix="/api/kitchen", tags=["kitchen"])
 READ_PERMISSIONS = ("reports.read", "kitchen.read")
 
 
-class MissingAnyPermission(Forbidden):
-    """Like ``fynlo.kit.errors.PermissionDenied``, for an endpoint that any one of several opens."""
-
-    code = "permission_denied"
-
-    def __init__(self, permissions: tuple[str, ...]) -> None:
-        super().__init__(
-            "Missing permission: one of " + ", ".join(f"'{p}'" for p in permissions),
-            details={"permission": permissions[0], "anyOf": list(permissions)},
-        )
-
-
-async def metrics_reader(subject: CurrentSubject) -> Subject:
-    if not any(subject.can(p) for p in READ_PERMISSIONS):
-        raise MissingAnyPermission(READ_PERMISSIONS)
-    return subject
-
-
-Reader = Annotated[Subject, Depends(metrics_reader)]
+Reader = Annotated[Subject, Depends(require_any_permission(*READ_PERMISSIONS))]
 
 
 # --- response ----------------------------------------------------------------------------

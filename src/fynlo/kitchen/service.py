@@ -45,11 +45,7 @@ class KitchenService:
         item = next((i for i in order.items if i.id == item_id and not i.is_voided), None)
         if item is None:
             raise ResourceNotFound("Order item", item_id)
-        if order.status not in WITH_THE_KITCHEN:
-            raise Conflict(
-                f"Order {order.order_number} is {order.status}; the kitchen no longer works on it",
-                details={"status": order.status},
-            )
+        self._check_with_kitchen(order)
         if item.sent_to_kitchen_at is None:
             raise Conflict(
                 f"'{item.product_name}' is held and not with the kitchen yet; fire it first",
@@ -65,17 +61,7 @@ class KitchenService:
             )
         now = utc_now()
         previous = item.kitchen_status
-        item.kitchen_status = status
-        if status == "preparing":
-            item.started_at = item.started_at or now
-            if previous == "ready":
-                item.ready_at = item.prep_seconds = item.was_late = None
-        elif status == "pending":
-            item.started_at = None
-        elif status == "ready":
-            await self._mark_ready(item, now, actual_minutes)
-        else:
-            item.served_at = now
+        await self._move(item, status, now, actual_minutes)
         order.version += 1
         emit_order_event(
             self.session,
@@ -88,19 +74,154 @@ class KitchenService:
             previousItemStatus=previous,
         )
         if status == "ready":
-            emit_order_event(
-                self.session,
-                self.restaurant.id,
-                "order_item_ready",
-                order,
-                itemId=str(item.id),
-                name=item.product_name,
-                quantity=item.quantity,
-                station=item.kitchen_station,
-                prepSeconds=item.prep_seconds,
-                late=item.was_late,
-            )
+            self._item_ready_event(order, item)
         await self._follow_items(order, now)
+        return order
+
+    async def _move(
+        self, item: OrderItem, status: str, now: datetime, actual_minutes: float | None
+    ) -> None:
+        previous = item.kitchen_status
+        item.kitchen_status = status
+        if status == "preparing":
+            item.started_at = item.started_at or now
+            if previous == "ready":
+                item.ready_at = item.prep_seconds = item.was_late = None
+        elif status == "pending":
+            item.started_at = None
+        elif status == "ready":
+            await self._mark_ready(item, now, actual_minutes)
+        else:
+            item.served_at = now
+
+    def _item_ready_event(self, order: Order, item: OrderItem) -> None:
+        emit_order_event(
+            self.session,
+            self.restaurant.id,
+            "order_item_ready",
+            order,
+            itemId=str(item.id),
+            name=item.product_name,
+            quantity=item.quantity,
+            station=item.kitchen_station,
+            prepSeconds=item.prep_seconds,
+            late=item.was_late,
+        )
+
+    @staticmethod
+    def _check_with_kitchen(order: Order) -> None:
+        if order.status not in WITH_THE_KITCHEN:
+            raise Conflict(
+                f"Order {order.order_number} is {order.status}; the kitchen no longer works on it",
+                details={"status": order.status},
+            )
+
+    async def _with_kitchen(self, order_id: uuid.UUID, version: int | None) -> Order:
+        order = await self.orders.lock(order_id, version)
+        self._check_with_kitchen(order)
+        return order
+
+    async def bump(self, order_id: uuid.UUID, *, station: str | None, version: int | None) -> Order:
+        """The station (or the whole kitchen) is done with an order: every item it is
+        still cooking becomes ready, timed as measured."""
+        order = await self._with_kitchen(order_id, version)
+        cooking = [
+            i
+            for i in order.items
+            if not i.is_voided
+            and i.sent_to_kitchen_at is not None
+            and i.kitchen_status in ("pending", "preparing")
+            and (station is None or i.kitchen_station == station)
+        ]
+        if not cooking:
+            where = f" at station '{station}'" if station is not None else ""
+            raise Conflict(
+                f"Order {order.order_number} has nothing cooking{where} to bump",
+                details={"station": station},
+            )
+        await self._move_all(order, cooking, "ready", change="bumped", station=station)
+        return order
+
+    async def recall(
+        self,
+        order_id: uuid.UUID,
+        *,
+        station: str | None,
+        item_ids: list[uuid.UUID] | None,
+        version: int | None,
+    ) -> Order:
+        """Ready items go back on the line (bumped by mistake, or sent back by the pass);
+        a ready order returns to ``preparing``. Served items stay served."""
+        order = await self._with_kitchen(order_id, version)
+        ready = {
+            i.id: i
+            for i in order.items
+            if not i.is_voided
+            and i.kitchen_status == "ready"
+            and (station is None or i.kitchen_station == station)
+        }
+        if item_ids is not None:
+            unknown = [str(i) for i in item_ids if i not in ready]
+            if unknown:
+                raise Conflict(
+                    "Only ready items of this order"
+                    + (f" at station '{station}'" if station is not None else "")
+                    + " can be recalled",
+                    details={"itemIds": unknown},
+                )
+            recalled = [ready[i] for i in dict.fromkeys(item_ids)]
+        else:
+            recalled = list(ready.values())
+        if not recalled:
+            raise Conflict(
+                f"Order {order.order_number} has no ready items to recall",
+                details={"station": station},
+            )
+        await self._move_all(order, recalled, "preparing", change="items_recalled", station=station)
+        return order
+
+    async def _move_all(
+        self, order: Order, items: list[OrderItem], status: str, *, change: str, station: str | None
+    ) -> None:
+        """Move several items at once: one ``order_updated`` for the lot, then the order
+        follows its items."""
+        now = utc_now()
+        for item in items:
+            await self._move(item, status, now, None)
+        order.version += 1
+        emit_order_event(
+            self.session,
+            self.restaurant.id,
+            "order_updated",
+            order,
+            change=change,
+            station=station,
+            itemIds=[str(i.id) for i in items],
+        )
+        if status == "ready":
+            for item in items:
+                self._item_ready_event(order, item)
+        await self.orders._audit(
+            f"order.{change}", order, station=station, itemIds=[str(i.id) for i in items]
+        )
+        await self._follow_items(order, now)
+
+    async def set_rush(self, order_id: uuid.UUID, rush: bool, version: int | None) -> Order:
+        """The manual rush flag: the order goes first on every display until it is ready."""
+        order = await self.orders.lock(order_id, version)
+        if order.status in ("completed", "cancelled"):
+            raise Conflict(
+                f"Order {order.order_number} is {order.status}; it cannot be rushed",
+                details={"status": order.status},
+            )
+        if order.rush == rush:
+            return order
+        order.rush = rush
+        order.version += 1
+        emit_order_event(
+            self.session, self.restaurant.id, "order_updated", order, change="rush", rush=rush
+        )
+        await self.orders._audit("order.rush", order, rush=rush)
         return order
 
     async def _mark_ready(self, item: OrderItem, now: datetime, actual: float | None) -> None:
@@ -148,6 +269,9 @@ class KitchenService:
                 order,
                 previousStatus=previous,
                 change="recalled",
+            )
+            await self.orders._audit(
+                "order.status_changed", order, previous=previous, change="recalled"
             )
             return
         if target is None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.authz.context import restaurant_settings
 from fynlo.db.types import utc_now
+from fynlo.devices.queue import queue_ticket_prints
 from fynlo.events.outbox import emit
 from fynlo.models import KitchenStation, KitchenTicket, KitchenTicketCounter, Order, OrderItem
 from fynlo.models.identity import Restaurant
@@ -71,8 +72,9 @@ async def day_start(session: AsyncSession, restaurant: Restaurant) -> Any:
 
 class StationRouter:
     """Where an item is cooked: its product's station (or its category's, filled in when
-    the item was taken), else the restaurant's default station; a closed station's items
-    go to the default station too."""
+    the item was taken), else the restaurant's default station. Once a restaurant has a
+    default station, items of a closed station or of a station it does not have (removed,
+    or misspelt on the menu) go there too, so no ticket goes to a screen nobody watches."""
 
     def __init__(self, stations: Sequence[KitchenStation]) -> None:
         self.by_code = {s.code: s for s in stations}
@@ -83,7 +85,7 @@ class StationRouter:
         if code is None:
             return self.default or FALLBACK_STATION
         station = self.by_code.get(code)
-        if station is not None and station.status == "closed" and self.default is not None:
+        if (station is None or station.status == "closed") and self.default is not None:
             fallback = self.by_code[self.default]
             if fallback.status != "closed":
                 return fallback.code
@@ -168,6 +170,7 @@ async def _issue(
     await session.flush()
     for ticket in tickets:
         emit(session, restaurant.id, "kitchen_ticket", ticket_payload(ticket))
+    await queue_ticket_prints(session, restaurant, tickets, actor_id=actor_id)
     return tickets
 
 

@@ -117,9 +117,11 @@ def order_out(order: Order) -> OrderOut:
         special_requests=order.special_requests,
         estimated_completion=order.estimated_completion,
         confirmed_at=order.confirmed_at,
+        ready_at=order.ready_at,
         completed_at=order.completed_at,
         cancelled_at=order.cancelled_at,
         cancel_reason=order.cancel_reason,
+        rush=order.rush,
         source=order.source,
         version=order.version,
         items=[

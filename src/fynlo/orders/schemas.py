@@ -166,9 +166,11 @@ class OrderOut(Schema):
     special_requests: str | None
     estimated_completion: datetime | None
     confirmed_at: datetime | None
+    ready_at: datetime | None
     completed_at: datetime | None
     cancelled_at: datetime | None
     cancel_reason: str | None
+    rush: bool = Field(description="Flagged by staff to go first on the kitchen display")
     source: str
     version: int
     items: list[OrderItemOut]

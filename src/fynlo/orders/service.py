@@ -423,6 +423,10 @@ class OrderService:
             self.session, self.restaurant, order, items, kind=kind, actor_id=self.subject.id
         )
         if fired:
+            if order.status == "ready":
+                # New dishes for the kitchen: the order is not ready until they are.
+                order.status = "preparing"
+                order.ready_at = None
             self._kitchen_event(order, fired)
 
     async def _audit(self, action: str, order: Order, **new: Any) -> None:
@@ -754,6 +758,8 @@ class OrderService:
                 await self._move_stock(order, [i for i in order.items if not i.is_voided], "sale")
                 order.stock_deducted = True
         order.status = status
+        if status == "ready" and order.ready_at is None:
+            order.ready_at = now
         if status == "completed":
             order.completed_at = now
         order.version += 1
