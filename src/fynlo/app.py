@@ -56,7 +56,12 @@ Write endpoints marked with the `Idempotency-Key` header replay their first resp
 """
 
 
-def create_app(settings: Settings | None = None, *, check_schema: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    check_schema: bool = True,
+    freeze_after_startup: bool = False,
+) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(json_logs=settings.json_logs, level=settings.log_level)
     runtime = Runtime.build(settings)
@@ -100,10 +105,13 @@ def create_app(settings: Settings | None = None, *, check_schema: bool = True) -
             background.start()
         if kicker is not None:
             await kicker.start()
-        # What start-up built lives as long as the process: keep it out of the collector's
-        # full passes, which otherwise walk it on every gen-2 collection (tens of ms).
-        gc.collect()
-        gc.freeze()
+        if freeze_after_startup:
+            # What start-up built lives as long as the server process: keep it out of the
+            # collector's full passes, which otherwise walk it on every gen-2 collection
+            # (tens of ms). Not for apps built and dropped many times in one process (the
+            # tests): what is frozen is never freed.
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
@@ -209,7 +217,7 @@ class WebhookSender:
 def create_asgi_app(settings: Settings | None = None) -> ASGIApp:
     """What uvicorn serves: Socket.IO on ``/socket.io`` of the API's own port, the rest to
     the FastAPI app (which also runs the lifespan)."""
-    app = create_app(settings)
+    app = create_app(settings, freeze_after_startup=True)
     gateway: RealtimeGateway = app.state.gateway
     asgi: ASGIApp = gateway.asgi(app)
     return asgi

@@ -63,6 +63,8 @@ async def live_server(settings: Settings, **overrides: Any) -> AsyncIterator[Liv
             port=port,
             lifespan="on",
             log_level="warning",
+            # A client left connected must not keep the shutdown (and the test) waiting.
+            timeout_graceful_shutdown=5,
         )
     )
     task = asyncio.create_task(server.serve())

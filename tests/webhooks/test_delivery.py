@@ -202,8 +202,10 @@ async def test_claimed_rows_are_leased_while_being_sent(
     now = utc_now()
 
     sending = asyncio.create_task(deliver(now=now))
-    while not receiver.requests:  # the HTTP call is under way: its claim has committed
-        await asyncio.sleep(0.01)
+    async with asyncio.timeout(10):
+        while not receiver.requests:  # the HTTP call is under way: its claim has committed
+            assert not sending.done(), sending.result()
+            await asyncio.sleep(0.01)
     leased = await only_delivery(session, endpoint)
     assert leased.status == "pending"
     assert leased.next_attempt_at == now + delivery_module.LEASE

@@ -16,7 +16,6 @@ Other packages queue through :func:`queue_ticket_prints` (the kitchen),
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -43,6 +42,7 @@ from fynlo.devices.schemas import (
 )
 from fynlo.devices.transport import PrinterUnreachable, send_payload
 from fynlo.events.outbox import emit
+from fynlo.kit.waiting import wait_for_wake
 from fynlo.models import HardwareDevice, KitchenTicket, PrintJob, Restaurant
 
 log = structlog.get_logger(__name__)
@@ -559,9 +559,6 @@ class PrintDeliverer:
                     raise
                 except Exception:
                     log.exception("print_delivery_failed")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._wake.wait(), timeout=self._settings.print_poll_seconds
-                    )
+                await wait_for_wake(self._wake, self._settings.print_poll_seconds)
         finally:
             _wakers.discard(self.wake)

@@ -13,7 +13,6 @@ after an emit and before the commit sends that event again: clients de-duplicate
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from fynlo.db.engine import write_intent
 from fynlo.db.types import utc_now
 from fynlo.events.catalog import Delivery, deliveries
+from fynlo.kit.waiting import wait_for_wake
 from fynlo.models import OutboxEvent
 
 log = structlog.get_logger(__name__)
@@ -136,8 +136,7 @@ class OutboxDispatcher:
             if published is None:  # another replica's turn: look again soon
                 await asyncio.sleep(min(0.05, self._poll_seconds))
                 continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._poll_seconds)
+            await wait_for_wake(self._wake, self._poll_seconds)
 
 
 async def prune_published(
