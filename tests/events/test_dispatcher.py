@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fynlo.db.engine import create_sessionmaker
 from fynlo.db.types import utc_now
+from fynlo.events import outbox as outbox_module
 from fynlo.events.catalog import Delivery
 from fynlo.events.dispatcher import OutboxDispatcher, PublishFailed, prune_published
 from fynlo.events.outbox import emit
@@ -76,3 +78,20 @@ async def test_pruning_removes_old_published_events_only(
     assert await prune_published(create_sessionmaker(engine), timedelta(days=7), now=now) == 1
     await session.rollback()
     assert set(await session.scalars(select(OutboxEvent.id))) == kept
+
+
+async def test_events_of_one_transaction_are_published_in_the_order_they_were_emitted(
+    engine: AsyncEngine,
+    session: AsyncSession,
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A clock that does not move: every event of the transaction gets the same reading.
+    frozen = utc_now()
+    monkeypatch.setattr(outbox_module, "utc_now", lambda: frozen)
+    ids = [emit(session, world.a1.id, "notification", {"message": f"n{n}"}).id for n in range(40)]
+    await session.commit()
+    publisher = Recorder()
+
+    assert await OutboxDispatcher(create_sessionmaker(engine), publisher).dispatch_once() == 40
+    assert [d.payload["eventId"] for d in publisher.sent] == [str(i) for i in ids]

@@ -7,11 +7,14 @@ only delays an event.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fynlo.db.types import utc_now
 from fynlo.models import OutboxEvent
 
 OUTBOX_PENDING = "fynlo.outbox_pending"
@@ -38,13 +41,34 @@ EVENT_TYPES = frozenset(
 )
 
 
+_clock_lock = threading.Lock()
+_last_stamp: datetime | None = None
+
+
+def _event_stamp() -> datetime:
+    """Now, but always later than the previous event of this process: events of one
+    transaction are published in the order they were emitted, also when the clock gives
+    two of them the same microsecond (the dispatcher orders by time, then id)."""
+    global _last_stamp
+    with _clock_lock:
+        now = utc_now()
+        if _last_stamp is not None and now <= _last_stamp:
+            now = _last_stamp + timedelta(microseconds=1)
+        _last_stamp = now
+        return now
+
+
 def emit(
     session: AsyncSession, restaurant_id: uuid.UUID, event_type: str, payload: dict[str, Any]
 ) -> OutboxEvent:
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     event = OutboxEvent(
-        id=uuid.uuid4(), restaurant_id=restaurant_id, event_type=event_type, payload=payload
+        id=uuid.uuid4(),
+        restaurant_id=restaurant_id,
+        event_type=event_type,
+        payload=payload,
+        created_at=_event_stamp(),
     )
     session.add(event)
     # Read by the unit of work after its commit, to wake the dispatcher at once.
