@@ -69,6 +69,24 @@ def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) ->
         monkeypatch.setenv(f"FYNLO_{name}", STRONG + str(i))
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.json_logs is True
+    assert settings.printers_may_use_loopback is False
+    monkeypatch.setenv("FYNLO_PRINTER_ALLOW_LOOPBACK", "true")  # a print proxy on the host
+    assert Settings(_env_file=None).printers_may_use_loopback is True  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("environment", ["development", "test"])
+def test_printers_may_be_on_loopback_in_development_and_tests(
+    monkeypatch: pytest.MonkeyPatch, environment: str
+) -> None:
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("FYNLO_ENVIRONMENT", environment)
+    for i, name in enumerate(
+        ("JWT_SECRET", "JWT_REFRESH_SECRET", "DATA_ENCRYPTION_KEY", "QR_SIGNING_KEY")
+    ):
+        monkeypatch.setenv(f"FYNLO_{name}", STRONG + str(i))
+    assert Settings(_env_file=None).printers_may_use_loopback is True  # type: ignore[call-arg]
+    monkeypatch.setenv("FYNLO_PRINTER_ALLOW_LOOPBACK", "false")
+    assert Settings(_env_file=None).printers_may_use_loopback is False  # type: ignore[call-arg]
 
 
 def test_lists_accept_comma_separated_and_json(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -103,6 +103,10 @@ class Settings(BaseSettings):
     printer_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
     print_max_attempts: int = Field(default=10, ge=1, le=100)
     printer_probe_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
+    # May a printer's address be this server's own host (127.0.0.0/8, ::1)? Unset: only in
+    # development and test (the demo printer is 127.0.0.1:9100). Set it where a print proxy
+    # runs beside the server. Link-local, multicast and reserved addresses are never allowed.
+    printer_allow_loopback: bool | None = None
     # Socket.IO: incoming messages larger than this, or more than
     # socket_messages_per_window in socket_window_seconds, get an error event and a disconnect.
     socket_max_message_bytes: int = Field(default=16_384, ge=256)
@@ -180,6 +184,12 @@ class Settings(BaseSettings):
         if self.log_json is not None:
             return self.log_json
         return self.environment in ("staging", "production")
+
+    @property
+    def printers_may_use_loopback(self) -> bool:
+        if self.printer_allow_loopback is not None:
+            return self.printer_allow_loopback
+        return self.environment in ("development", "test")
 
 
 @lru_cache(maxsize=1)

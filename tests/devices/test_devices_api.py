@@ -179,6 +179,22 @@ BAD_BODIES: list[tuple[dict[str, Any], str]] = [
         {"deviceType": "printer", "deviceName": "P", "configuration": {"host": 12}},
         "configuration.host",
     ),
+    # Addresses that can never be a printer: the cloud metadata service (link-local, also
+    # written IPv4-mapped), the unspecified address, multicast, the broadcast address.
+    *(
+        (
+            {"deviceType": "printer", "deviceName": "P", "configuration": {"host": host}},
+            "configuration.host",
+        )
+        for host in (
+            "169.254.169.254",
+            "::ffff:169.254.169.254",
+            "fe80::1",
+            "0.0.0.0",
+            "224.0.0.251",
+            "255.255.255.255",
+        )
+    ),
     (
         {
             "deviceType": "printer",

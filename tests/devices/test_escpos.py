@@ -24,10 +24,9 @@ from fynlo.devices.escpos import (
 )
 from fynlo.devices.schemas import PrinterConfig
 from fynlo.models import HardwareDevice, KitchenTicket
-from fynlo.orders.pricing import Discount
-from fynlo.orders.receipts import Receipt, ReceiptPayment, build_receipt, render_text
+from fynlo.orders.receipts import Receipt, build_receipt, render_text
 from tests.devices.escpos_text import commands_and_text, printed_text
-from tests.receipts.factories import Line, make_order, make_restaurant
+from tests.receipts.factories import Line, make_order, make_restaurant, sample_receipt
 
 EXPECTED = Path(__file__).parent / "expected"
 CREATED_AT = datetime(2025, 6, 17, 12, 30, tzinfo=UTC)  # 13:30 in London (BST)
@@ -80,31 +79,7 @@ def ticket(**values: Any) -> KitchenTicket:
 
 
 def receipt() -> Receipt:
-    restaurant = make_restaurant()
-    order = make_order(
-        [
-            Line(
-                "Flat white",
-                300,
-                2,
-                modifiers=[{"type": "milk", "value": "Oat milk", "price": 50}],
-                notes="extra hot",
-                discount=Discount("amount", 70),
-            ),
-            Line("Sandwich", 450, rate_bp=0),
-            Line("Soup", 500, voided=True),
-        ],
-        restaurant=restaurant,
-        service_bp=1250,
-        tip=100,
-    )
-    return build_receipt(
-        order,
-        restaurant,
-        {"vatNumber": "GB123456789", "header": ["Open 7 days"], "showVoidedItems": True},
-        [ReceiptPayment("card", 1000, "**** 4242"), ReceiptPayment("cash", 500)],
-        server_name="Alice",
-    )
+    return sample_receipt({"showVoidedItems": True}, "**** 4242")
 
 
 def printer(**config: Any) -> tuple[HardwareDevice, PrinterConfig]:

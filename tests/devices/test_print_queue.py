@@ -17,6 +17,7 @@ from fynlo.db.engine import create_sessionmaker
 from fynlo.db.types import utc_now
 from fynlo.devices.escpos import drawer_kick, render_kitchen_ticket
 from fynlo.devices.queue import PrintDeliverer, queue_drawer_kick, queue_ticket_prints
+from fynlo.devices.transport import probe
 from fynlo.models import AuditLog, HardwareDevice, KitchenTicket, PrintJob, Restaurant
 from tests.devices.escpos_text import printed_text
 from tests.devices.support import (
@@ -140,6 +141,43 @@ async def test_a_printer_that_refuses_leaves_the_job_queued_and_the_device_in_er
     rows = await jobs_of(session, world.a1)
     assert [(j.status, j.attempts) for j in rows] == [("printed", 2), ("printed", 2)]
     assert {j.id for j in rows} == {j.id for j in jobs}
+
+
+async def test_loopback_printers_are_refused_where_the_deployment_does_not_allow_them(
+    session: AsyncSession, engine: AsyncEngine, world: World
+) -> None:
+    """A printer at the server's own host (by address or by a name that resolves there)
+    gets nothing unless allowed: its job stays queued with the reason, nothing arrives."""
+    async with PrinterServer() as server:
+        by_address = await printer_row(session, world.a1, server.port, stations=["grill"])
+        by_name = await printer_row(
+            session, world.a1, server.port, stations=["cold"], host="localhost"
+        )
+        tickets = [
+            await ticket_row(session, world.a1, "grill"),
+            await ticket_row(session, world.a1, "cold"),
+        ]
+        await queue_ticket_prints(session, world.a1, tickets, actor_id=None)
+        await session.commit()
+
+        assert await deliver(engine, allow_loopback=False) == 0
+        await asyncio.sleep(0.2)
+        assert server.received == []
+
+        rows = await jobs_of(session, world.a1)
+        assert [(j.status, j.attempts) for j in rows] == [("queued", 1), ("queued", 1)]
+        for job in rows:
+            assert job.last_error is not None
+            assert "loopback address (FYNLO_PRINTER_ALLOW_LOOPBACK)" in job.last_error, job
+        for printer in (by_address, by_name):
+            assert (await fresh(session, HardwareDevice, printer.id)).status == "error"
+
+        found = await probe("localhost", server.port, timeout_seconds=5, allow_loopback=False)
+        assert (found.reachable, found.latency_ms) == (False, None)
+        assert found.error is not None
+        assert "loopback" in found.error
+        allowed = await probe("127.0.0.1", server.port, timeout_seconds=5, allow_loopback=True)
+        assert allowed.reachable is True
 
 
 async def _heartbeat_online(engine: AsyncEngine, device_id: uuid.UUID) -> None:

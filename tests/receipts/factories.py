@@ -10,6 +10,7 @@ from typing import Any
 from fynlo.models.identity import Restaurant
 from fynlo.models.order import Order, OrderItem
 from fynlo.orders.pricing import Discount, LineInput, price
+from fynlo.orders.receipts import Receipt, ReceiptPayment, build_receipt
 
 CREATED_AT = datetime(2025, 6, 17, 12, 30, tzinfo=UTC)
 
@@ -136,4 +137,34 @@ def make_order(
             "items": items,
             **values,
         }
+    )
+
+
+def sample_receipt(settings: dict[str, Any], payment_reference: str) -> Receipt:
+    """A receipt with a bit of everything: modifiers, a note, a line discount, a zero-rated
+    line, a voided line, service charge, a tip, card and cash."""
+    restaurant = make_restaurant()
+    order = make_order(
+        [
+            Line(
+                "Flat white",
+                300,
+                2,
+                modifiers=[{"type": "milk", "value": "Oat milk", "price": 50}],
+                notes="extra hot",
+                discount=Discount("amount", 70),
+            ),
+            Line("Sandwich", 450, rate_bp=0),
+            Line("Soup", 500, voided=True),
+        ],
+        restaurant=restaurant,
+        service_bp=1250,
+        tip=100,
+    )
+    return build_receipt(
+        order,
+        restaurant,
+        {"vatNumber": "GB123456789", "header": ["Open 7 days"], **settings},
+        [ReceiptPayment("card", 1000, payment_reference), ReceiptPayment("cash", 500)],
+        server_name="Alice",
     )

@@ -17,7 +17,7 @@ from fynlo.orders.receipts import (
     render_pdf,
     render_text,
 )
-from tests.receipts.factories import Line, make_order, make_restaurant
+from tests.receipts.factories import Line, make_order, make_restaurant, sample_receipt
 
 WIDTHS = [42, 48]
 LONG_NAME = (
@@ -27,31 +27,7 @@ LONG_NAME = (
 
 
 def _receipt(**settings: object) -> Receipt:
-    restaurant = make_restaurant()
-    order = make_order(
-        [
-            Line(
-                "Flat white",
-                300,
-                2,
-                modifiers=[{"type": "milk", "value": "Oat milk", "price": 50}],
-                notes="extra hot",
-                discount=Discount("amount", 70),
-            ),
-            Line("Sandwich", 450, rate_bp=0),
-            Line("Soup", 500, voided=True),
-        ],
-        restaurant=restaurant,
-        service_bp=1250,
-        tip=100,
-    )
-    return build_receipt(
-        order,
-        restaurant,
-        {"vatNumber": "GB123456789", "header": ["Open 7 days"], **settings},
-        [ReceiptPayment("card", 1000, "AUTH 1234"), ReceiptPayment("cash", 500)],
-        server_name="Alice",
-    )
+    return sample_receipt(settings, "AUTH 1234")
 
 
 def columns(line: str) -> int:

@@ -244,9 +244,11 @@ async def diagnostics(
     session: SessionDep,
     restaurant: CurrentRestaurant,
 ) -> Envelope[DiagnosticsOut]:
-    timeout = get_runtime(request).settings.printer_probe_timeout_seconds
+    settings = get_runtime(request).settings
     found = await DeviceService(session, subject, restaurant).diagnostics(
-        device_id, timeout_seconds=timeout
+        device_id,
+        timeout_seconds=settings.printer_probe_timeout_seconds,
+        allow_loopback=settings.printers_may_use_loopback,
     )
     return ok(diagnostics_out(found))
 

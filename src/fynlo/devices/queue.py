@@ -487,6 +487,7 @@ async def deliver_due(
     *,
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    allow_loopback: bool = False,
 ) -> int:
     """Send the jobs that are due, each to its printer in the order they
     were queued; returns how many printed.
@@ -508,7 +509,11 @@ async def deliver_due(
             if error is None:
                 try:
                     await send_payload(
-                        claim.host, claim.port, claim.payload, timeout_seconds=timeout_seconds
+                        claim.host,
+                        claim.port,
+                        claim.payload,
+                        timeout_seconds=timeout_seconds,
+                        allow_loopback=allow_loopback,
                     )
                 except PrinterUnreachable as exc:
                     error = down[claim.device_id] = str(exc)
@@ -528,6 +533,7 @@ async def deliver_with_settings(
         sessionmaker,
         timeout_seconds=settings.printer_timeout_seconds,
         max_attempts=settings.print_max_attempts,
+        allow_loopback=settings.printers_may_use_loopback,
     )
 
 

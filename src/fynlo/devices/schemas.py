@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
+from fynlo.devices.transport import address_refusal
 from fynlo.kit.schemas import RequestSchema, Schema
 
 DeviceType = Literal["printer", "cash_drawer", "scanner", "card_reader", "display"]
@@ -29,11 +30,18 @@ _HOST_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
 def _host(value: str) -> str:
-    """An IPv4/IPv6 address or an RFC 1123 host name; no scheme, port or path."""
+    """An IPv4/IPv6 address or an RFC 1123 host name; no scheme, port or path. An address
+    that can never be a printer is refused here; loopback depends on the deployment and is
+    checked when the printer is reached."""
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         pass
+    else:
+        reason = address_refusal(address, allow_loopback=True)
+        if reason is not None:
+            raise ValueError(f"{reason}; give the printer's address on the restaurant's network")
+        return str(address)
     name = value.rstrip(".")
     if name and len(name) <= 253 and all(_HOST_LABEL.match(p) for p in name.split(".")):
         return name.lower()

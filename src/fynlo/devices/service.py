@@ -433,7 +433,9 @@ class DeviceService:
         )
         return job
 
-    async def diagnostics(self, device_id: uuid.UUID, *, timeout_seconds: float) -> Diagnostics:
+    async def diagnostics(
+        self, device_id: uuid.UUID, *, timeout_seconds: float, allow_loopback: bool
+    ) -> Diagnostics:
         """Reads and a TCP probe only: nothing about the device is changed."""
         device = await self.get(device_id)
         config: PrinterConfig | None = None
@@ -447,7 +449,12 @@ class DeviceService:
             jobs = jobs.where(PrintJob.device_id == device.id)
         found: Probe | None = None
         if config is not None and config.host is not None:
-            found = await probe(config.host, config.port, timeout_seconds=timeout_seconds)
+            found = await probe(
+                config.host,
+                config.port,
+                timeout_seconds=timeout_seconds,
+                allow_loopback=allow_loopback,
+            )
         counts = jobs.subquery()
         queued, failed, last_printed = (
             await self.session.execute(

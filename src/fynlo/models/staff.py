@@ -58,8 +58,8 @@ class TimeEntry(RecordModel):
 class Shift(RecordModel):
     """A planned shift: who works, where (role or station), from when to when.
 
-    Drafts (``published_at`` null) are seen by managers only; publishing a week makes its
-    shifts visible to the staff they belong to.
+    Drafts (``published_at`` null) are seen by planners only; publishing a week makes its
+    shifts visible to the restaurant's staff (the whole rota, as on the kitchen wall).
     """
 
     __tablename__ = "shifts"
