@@ -63,6 +63,25 @@ class PrinterServer:
         return self.received
 
 
+class SwitchedOffPrinter:
+    """A printer that is switched off: connections are never answered (the listening
+    socket's accept queue is full, so the SYN is dropped), and a send runs into its timeout."""
+
+    def __init__(self) -> None:
+        self._listener = socket.socket()
+        self._listener.bind(("127.0.0.1", 0))
+        self._listener.listen(0)
+        self.port = int(self._listener.getsockname()[1])
+        self._filler = socket.create_connection(("127.0.0.1", self.port))
+
+    def __enter__(self) -> SwitchedOffPrinter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._filler.close()
+        self._listener.close()
+
+
 def refused_port() -> int:
     """A loopback port nobody listens on (bound, then released)."""
     with socket.socket() as s:
@@ -129,6 +148,20 @@ async def printer_row(
         device_name="Printer",
         connection_type="ethernet",
         configuration={"host": "127.0.0.1", "port": port, "columns": 42, **config},
+    )
+    session.add(device)
+    await session.flush()
+    return device
+
+
+async def drawer_row(
+    session: AsyncSession, restaurant: Restaurant, printer: HardwareDevice, pin: int = 2
+) -> HardwareDevice:
+    device = HardwareDevice(
+        restaurant_id=restaurant.id,
+        device_type="cash_drawer",
+        device_name="Till drawer",
+        configuration={"printerId": str(printer.id), "pin": pin, "drawer": "main"},
     )
     session.add(device)
     await session.flush()

@@ -132,6 +132,14 @@ async def test_a_cash_drawer_hangs_off_a_printer_of_the_same_restaurant(
         error = error_of(response, 422, "validation_error")
         assert fields_of(error) == {"configuration.printerId"}
 
+    # Reactivating a drawer checks its printer again: it may have been removed meanwhile.
+    url = f"{DEVICES}/{drawer['id']}"
+    assert (await client.delete(url, headers=headers)).status_code == 200
+    assert (await client.delete(f"{DEVICES}/{printer['id']}", headers=headers)).status_code == 200
+    back = await client.put(url, headers=headers, json={"isActive": True})
+    assert fields_of(error_of(back, 422, "validation_error")) == {"configuration.printerId"}
+    assert (await client.get(url, headers=headers)).json()["data"]["isActive"] is False
+
 
 BAD_BODIES: list[tuple[dict[str, Any], str]] = [
     ({"deviceType": "printer", "deviceName": "P", "configuration": {}}, "configuration.host"),
@@ -518,10 +526,11 @@ async def test_heartbeats_set_status_and_last_seen(
     assert paper.json()["data"]["status"] == "error"
     assert paper.json()["data"]["lastError"] == "paper out"
 
-    gone = await client.post(url, headers=till, json={"status": "offline"})
+    gone = await client.post(url, headers=till, json={"status": "offline", "message": "unplugged"})
     data = gone.json()["data"]
     assert data["status"] == "offline"
     assert data["lastSeen"] == paper.json()["data"]["lastSeen"]  # offline is not a sighting
+    assert data["lastError"] is None  # only an error carries a reason
 
     events = await status_events(session, world.a1)
     assert [(e["previousStatus"], e["status"]) for e in events] == [

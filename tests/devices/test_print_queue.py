@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fynlo.config import Settings
@@ -24,10 +24,12 @@ from tests.devices.support import (
     DEVICES,
     JOBS,
     PrinterServer,
+    SwitchedOffPrinter,
     add_device,
     add_drawer,
     add_printer,
     deliver,
+    drawer_row,
     error_of,
     fields_of,
     fresh,
@@ -178,6 +180,96 @@ async def test_loopback_printers_are_refused_where_the_deployment_does_not_allow
         assert "loopback" in found.error
         allowed = await probe("127.0.0.1", server.port, timeout_seconds=5, allow_loopback=True)
         assert allowed.reachable is True
+
+
+async def test_a_round_that_outlives_its_lease_sends_nothing_twice(
+    session: AsyncSession, engine: AsyncEngine, world: World
+) -> None:
+    """One deliverer is stuck on a switched-off printer while the lease on the rest of its
+    batch runs out; another deliverer takes and prints them. The first then sends nothing
+    it no longer holds: one ticket, one drawer kick."""
+    with SwitchedOffPrinter() as off:
+        async with PrinterServer() as till_printer:
+            await printer_row(session, world.a1, off.port, stations=["bar"])
+            bar = await ticket_row(session, world.a1, "bar")
+            await queue_ticket_prints(session, world.a1, [bar], actor_id=None)
+            await session.commit()  # the oldest job: the first round sends it first
+            till = await printer_row(session, world.a1, till_printer.port, stations=["grill"])
+            await drawer_row(session, world.a1, till)
+            grill = await ticket_row(session, world.a1, "grill")
+            await queue_ticket_prints(session, world.a1, [grill], actor_id=None)
+            await queue_drawer_kick(session, world.a1.id, "main", actor_id=None)
+            await session.commit()
+
+            first = asyncio.create_task(deliver(engine, timeout_seconds=3.0))
+            async with asyncio.timeout(10):
+                while not await _printing(session, world.a1, 3):
+                    await asyncio.sleep(0.02)
+            # The first round's lease runs out (as if its sends had taken minutes).
+            await session.execute(
+                update(PrintJob)
+                .where(PrintJob.restaurant_id == world.a1.id, PrintJob.status == "printing")
+                .values(next_attempt_at=utc_now() - timedelta(seconds=1))
+            )
+            await session.commit()
+            assert await deliver(engine, timeout_seconds=1.0) == 2  # the till's two jobs
+            assert await first == 0  # the bar printer timed out; the rest was not its own
+            received = await till_printer.wait_for(2)
+            await asyncio.sleep(0.3)
+
+    assert len(received) == 2
+    assert received.count(drawer_kick(2)) == 1  # the drawer opened once
+    assert "GRILL" in printed_text(next(r for r in received if r != drawer_kick(2))).upper()
+    till_jobs = [j for j in await jobs_of(session, world.a1) if j.device_id == till.id]
+    assert sorted((j.kind, j.status, j.attempts) for j in till_jobs) == [
+        ("drawer_kick", "printed", 1),
+        ("kitchen_ticket", "printed", 1),
+    ]
+    assert (await fresh(session, KitchenTicket, grill.id)).print_count == 1
+
+
+async def test_jobs_cancelled_while_a_round_is_sending_are_not_sent(
+    client: httpx.AsyncClient, session: AsyncSession, engine: AsyncEngine, world: World
+) -> None:
+    headers = await manager(client, world)
+    with SwitchedOffPrinter() as off:
+        async with PrinterServer() as removed_printer:
+            await printer_row(session, world.a1, off.port, stations=["bar"])
+            await queue_ticket_prints(
+                session, world.a1, [await ticket_row(session, world.a1, "bar")], actor_id=None
+            )
+            await session.commit()
+            printer = await add_printer(client, headers, removed_printer.port, stations=["grill"])
+            tickets = [await ticket_row(session, world.a1, "grill") for _ in range(2)]
+            await queue_ticket_prints(session, world.a1, tickets, actor_id=None)
+            await session.commit()
+
+            sending = asyncio.create_task(deliver(engine, timeout_seconds=2.0))
+            async with asyncio.timeout(10):
+                while not await _printing(session, world.a1, 3):
+                    await asyncio.sleep(0.02)
+            # While the round waits on the bar printer, the grill printer is removed.
+            response = await client.delete(f"{DEVICES}/{printer['id']}", headers=headers)
+            assert response.status_code == 200, response.text
+            assert await sending == 0
+            await asyncio.sleep(0.3)
+            assert removed_printer.received == []
+
+    statuses = [
+        j.status for j in await jobs_of(session, world.a1) if str(j.device_id) == printer["id"]
+    ]
+    assert statuses == ["cancelled", "cancelled"]
+
+
+async def _printing(session: AsyncSession, restaurant: Restaurant, count: int) -> bool:
+    """``count`` jobs claimed by a round (committed)."""
+    await session.commit()
+    claimed = await session.scalar(
+        select(func.count())
+        .select_from(PrintJob)
+        .where(PrintJob.restaurant_id == restaurant.id, PrintJob.status == "printing")
+    )
+    return claimed == count
 
 
 async def _heartbeat_online(engine: AsyncEngine, device_id: uuid.UUID) -> None:
@@ -611,6 +703,62 @@ async def test_open_drawer_endpoint(
     )
     await session.commit()
     error_of(await client.post(url, headers=cashier), 409, "drawer_printer_unavailable")
+
+
+async def test_a_kick_follows_the_drawer_as_it_is_now(
+    client: httpx.AsyncClient, session: AsyncSession, engine: AsyncEngine, world: World
+) -> None:
+    """Reprinting a kick opens the drawer where it now hangs (printer and pin), audited as
+    an opening; a removed drawer is neither reprinted nor kicked by what it had queued."""
+    headers = await manager(client, world)
+    async with PrinterServer() as front, PrinterServer() as bar:
+        front_printer = await add_printer(client, headers, front.port, name="Front")
+        bar_printer = await add_printer(client, headers, bar.port, name="Bar")
+        drawer = await add_drawer(client, headers, front_printer["id"], pin=5)
+        kicked = await client.post(f"{DEVICES}/{drawer['id']}/open-drawer", headers=headers)
+        assert kicked.status_code == 201, kicked.text
+        first = kicked.json()["data"]["id"]
+        assert await deliver(engine) == 1
+        assert await front.wait_for(1) == [drawer_kick(5)]
+
+        moved = await client.put(
+            f"{DEVICES}/{drawer['id']}",
+            json={"version": drawer["version"], "configuration": {"printerId": bar_printer["id"]}},
+            headers=headers,
+        )
+        assert moved.status_code == 200, moved.text
+        again = await client.post(f"{JOBS}/{first}/reprint", headers=headers)
+        assert again.status_code == 200, again.text
+        data = again.json()["data"]
+        assert (data["kind"], data["deviceId"], data["sourceId"]) == (
+            "drawer_kick",
+            bar_printer["id"],
+            drawer["id"],
+        )
+        assert await deliver(engine) == 1
+        assert await bar.wait_for(1) == [drawer_kick(2)]  # the pin it has now
+        assert len(front.received) == 1
+
+        # A kick still queued when the drawer is removed is cancelled with it.
+        queued = await client.post(f"{DEVICES}/{drawer['id']}/open-drawer", headers=headers)
+        assert queued.status_code == 201, queued.text
+        removed = await client.delete(f"{DEVICES}/{drawer['id']}", headers=headers)
+        assert removed.status_code == 200, removed.text
+        assert await deliver(engine) == 0
+        assert (await fresh(session, PrintJob, queued.json()["data"]["id"])).status == "cancelled"
+        error_of(
+            await client.post(f"{JOBS}/{first}/reprint", headers=headers), 409, "device_inactive"
+        )
+        await asyncio.sleep(0.2)
+        assert len(bar.received) == 1
+
+    await session.commit()
+    openings = (
+        await session.scalars(
+            select(AuditLog).where(AuditLog.action == "cash_drawer.opened").order_by(AuditLog.seq)
+        )
+    ).all()
+    assert [a.new_values.get("reprintOf") for a in openings] == [None, first, None]
 
 
 # --------------------------------------------------------------------------- endpoints

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from pydantic import ValidationError
-from sqlalchemy import Select, event, select, update
+from sqlalchemy import ColumnElement, Select, and_, event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
@@ -55,6 +55,7 @@ BATCH = 50
 # A drawer kick is for the sale at hand: one that could not be sent within this long is
 # failed instead of popping the drawer open later, unattended, when the printer is back.
 KICK_EXPIRES_AFTER = timedelta(seconds=60)
+KICK_EXPIRED = "drawer kick not sent within a minute of the sale; not sent later"
 MAX_ROUNDS = 10
 PENDING_STATUSES = ("queued", "printing")
 
@@ -376,6 +377,10 @@ class _Claim:
     host: str
     port: int
     payload: bytes
+    kind: str
+    created_at: datetime
+    # The lease this deliverer wrote: the job is still its own while the row holds it.
+    lease_until: datetime
 
 
 def _due(now: datetime) -> Select[PrintJob]:
@@ -425,13 +430,65 @@ async def _claim(
             if device is None or config is None or config.host is None:
                 _give_up(job, "the device is no longer an active network printer")
                 continue
-            if job.kind == "drawer_kick" and job.created_at < now - KICK_EXPIRES_AFTER:
-                _give_up(job, "drawer kick not sent within a minute of the sale; not sent later")
+            if _kick_expired(job.kind, job.created_at, now):
+                _give_up(job, KICK_EXPIRED)
                 continue
             job.status = "printing"
             job.next_attempt_at = now + lease
-            claimed.append(_Claim(job.id, device.id, config.host, config.port, job.payload))
+            claimed.append(
+                _Claim(
+                    job.id,
+                    device.id,
+                    config.host,
+                    config.port,
+                    job.payload,
+                    job.kind,
+                    job.created_at,
+                    job.next_attempt_at,
+                )
+            )
         return claimed
+
+
+def _kick_expired(kind: str, created_at: datetime, now: datetime) -> bool:
+    return kind == "drawer_kick" and created_at < now - KICK_EXPIRES_AFTER
+
+
+def _still_ours(claim: _Claim) -> ColumnElement[bool]:
+    return and_(
+        PrintJob.id == claim.job_id,
+        PrintJob.status == "printing",
+        PrintJob.next_attempt_at == claim.lease_until,
+    )
+
+
+async def _take(
+    sessionmaker: async_sessionmaker[AsyncSession], claim: _Claim, lease: timedelta
+) -> _Claim | None:
+    """Renew the claim on one job just before sending it; None when it must not be sent.
+
+    A round sends its jobs one after another, and slow printers can make it outlast the
+    lease taken for the whole batch: by then another deliverer may have claimed the rest,
+    or a manager may have cancelled them (printer removed). Sending only what this
+    deliverer still holds is what keeps a ticket or a drawer kick from going out twice,
+    or after it was cancelled. A drawer kick past its minute is failed here, not sent.
+    """
+    now = utc_now()
+    async with write_intent(), sessionmaker() as session, session.begin():
+        if _kick_expired(claim.kind, claim.created_at, now):
+            await session.execute(
+                update(PrintJob)
+                .where(_still_ours(claim))
+                .values(status="failed", next_attempt_at=None, last_error=KICK_EXPIRED)
+            )
+            return None
+        renewed = now + lease
+        taken = await session.execute(
+            update(PrintJob).where(_still_ours(claim)).values(next_attempt_at=renewed)
+        )
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return None
+    return replace(claim, lease_until=renewed)
 
 
 async def _finish(
@@ -449,8 +506,13 @@ async def _finish(
         job = await session.scalar(
             lock_for_update(select(PrintJob).where(PrintJob.id == claim.job_id))
         )
-        if device is None or job is None or job.status != "printing":
-            return False  # cancelled (device removed) while it was being sent
+        if (
+            device is None
+            or job is None
+            or job.status != "printing"
+            or job.next_attempt_at != claim.lease_until
+        ):
+            return False  # cancelled (device removed), or no longer this deliverer's
         now = utc_now()
         job.attempts += 1
         if error is None:
@@ -504,7 +566,10 @@ async def deliver_due(
             break
         down: dict[uuid.UUID, str] = {}
         printed_now = 0
-        for claim in claimed:
+        for claimed_job in claimed:
+            claim = await _take(sessionmaker, claimed_job, lease)
+            if claim is None:
+                continue
             error = down.get(claim.device_id)
             if error is None:
                 try:

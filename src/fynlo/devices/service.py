@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
@@ -321,6 +321,11 @@ class DeviceService:
             device.connection_type = connection
         if body.is_active is not None and body.is_active != device.is_active:
             if body.is_active:
+                # Back on the restaurant's hardware as configured now: a drawer's printer
+                # may have been removed meanwhile.
+                device.configuration = await self._configuration(
+                    device.device_type, device.connection_type, device.configuration
+                )
                 device.is_active = True
             else:
                 await self._deactivate(device)
@@ -350,10 +355,17 @@ class DeviceService:
         await self._check_not_in_use(device)
         device.is_active = False
         queue.set_device_status(self.session, device, "offline", None, now=utc_now(), seen=False)
+        # A printer's own jobs, and a drawer's kicks (queued on its printer): a drawer taken
+        # off the till must not pop open later.
+        owned = (
+            and_(PrintJob.source_id == device.id, PrintJob.kind == "drawer_kick")
+            if device.device_type == "cash_drawer"
+            else PrintJob.device_id == device.id
+        )
         await self.session.execute(
             update(PrintJob)
             .where(
-                PrintJob.device_id == device.id,
+                owned,
                 PrintJob.restaurant_id == self.restaurant.id,
                 PrintJob.status.in_(queue.PENDING_STATUSES),
             )
@@ -374,7 +386,8 @@ class DeviceService:
         if not device.is_active:
             raise DeviceInactive(device)
         now = utc_now()
-        message = body.message or ("reported by a till" if body.status == "error" else None)
+        # Only an error carries a reason; online and offline clear it.
+        message = (body.message or "reported by a till") if body.status == "error" else None
         queue.set_device_status(
             self.session, device, body.status, message, now=now, seen=body.status != "offline"
         )
@@ -409,7 +422,9 @@ class DeviceService:
         await self.session.flush()
         return job
 
-    async def open_drawer(self, device_id: uuid.UUID) -> PrintJob:
+    async def open_drawer(
+        self, device_id: uuid.UUID, *, reprint_of: uuid.UUID | None = None
+    ) -> PrintJob:
         drawer = await self.get(device_id)
         if drawer.device_type != "cash_drawer":
             raise NotACashDrawer(drawer)
@@ -429,7 +444,11 @@ class DeviceService:
             resource_type="hardware_device",
             resource_id=drawer.id,
             restaurant_id=self.restaurant.id,
-            new={"printJobId": str(job.id), "printerId": str(printer.id)},
+            new={
+                "printJobId": str(job.id),
+                "printerId": str(printer.id),
+                **({"reprintOf": str(reprint_of)} if reprint_of is not None else {}),
+            },
         )
         return job
 
@@ -512,7 +531,8 @@ class PrintJobService:
     async def reprint(self, job_id: uuid.UUID) -> PrintJob:
         """A failed or cancelled job is queued again as it is (attempts start over); a
         printed one is copied into a new job, so the first keeps its history. A drawer kick
-        is always a new job: it opens the drawer now (an old one would have expired)."""
+        is a new kick for the drawer as it is now (:meth:`open_drawer`: still active, its
+        current printer and pin), audited as ``cash_drawer.opened``."""
         job = await self.session.scalar(
             lock_for_update(self._scoped().where(PrintJob.id == job_id)).execution_options(
                 populate_existing=True
@@ -525,6 +545,14 @@ class PrintJobService:
             raise PermissionDenied(permission)
         if job.status in queue.PENDING_STATUSES:
             raise PrintJobPending(job)
+        if job.kind == "drawer_kick":
+            # Not the old bytes to the old printer: the drawer as it is now (still active,
+            # its current printer and pin), audited as a drawer opening.
+            drawers = DeviceService(self.session, self.subject, self.restaurant)
+            return await drawers.open_drawer(
+                job.source_id or job.device_id,  # every kick names its drawer
+                reprint_of=job.id,
+            )
         device = await self.session.get(HardwareDevice, job.device_id)
         assert device is not None  # a foreign key
         if not device.is_active:
@@ -532,7 +560,7 @@ class PrintJobService:
         config = queue.network_config(device)
         if config is None:
             raise NotANetworkPrinter(device)
-        if job.status == "printed" or job.kind == "drawer_kick":
+        if job.status == "printed":
             again = queue.add_job(
                 self.session,
                 device,

@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from fynlo.kit.schemas import Schema
 
 MAX_PAGE_SIZE = 200
+# Far beyond any table here, and within every database's integer range.
+MAX_OFFSET = 2_147_483_647
 DEFAULT_PAGE_SIZE = 50
 
 T = TypeVar("T")
@@ -24,7 +26,7 @@ async def page_params(
     limit: Annotated[
         int, Query(ge=1, le=MAX_PAGE_SIZE, description=f"Page size, at most {MAX_PAGE_SIZE}")
     ] = DEFAULT_PAGE_SIZE,
-    offset: Annotated[int, Query(ge=0, description="Rows to skip")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

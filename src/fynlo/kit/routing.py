@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,6 +31,26 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def refuse_nul(request: Request) -> None:
+    """A query parameter or path holding U+0000 is a 422 naming it: PostgreSQL cannot
+    compare text with it (the request would fail as a 500) and SQLite would accept it."""
+    raw: bytes = request.scope.get("query_string", b"")
+    if b"%00" in raw or b"\x00" in raw:
+        for name, value in request.query_params.multi_items():
+            if "\x00" in name or "\x00" in value:
+                raise RequestValidationError([_nul_error(("query", name.replace("\x00", "")))])
+    if "\x00" in request.scope.get("path", ""):
+        raise RequestValidationError([_nul_error(("path",))])
+
+
+def _nul_error(loc: tuple[str, ...]) -> dict[str, Any]:
+    return {
+        "loc": loc,
+        "msg": "must not contain the NUL character (U+0000)",
+        "type": "value_error",
+    }
+
+
 class FynloRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -39,6 +60,7 @@ class FynloRoute(APIRoute):
         writes = bool((self.openapi_extra or {}).get(WRITES_FLAG))
 
         async def route_handler(request: Request) -> Response:
+            refuse_nul(request)
             runtime: Runtime = request.app.state.runtime
             await runtime.rate_limiter.check(
                 runtime.settings.rate_limit_default, "api", client_ip(request)

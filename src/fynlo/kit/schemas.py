@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -27,6 +27,39 @@ class RequestSchema(Schema):
     """
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text and JSON cannot hold U+0000: refuse it as the field's error here
+        # rather than fail on insert (SQLite would store it, so the two would disagree).
+        where = nul_path(value)
+        if where is not None:
+            raise ValueError(
+                "must not contain the NUL character (U+0000)" + (f" (at {where})" if where else "")
+            )
+        return value
+
+
+def nul_path(value: object, path: str = "") -> str | None:
+    """Where in ``value`` (a JSON-like structure) a string holds U+0000: ``""`` for the
+    value itself, ``"a.0.b"`` inside it; None when nowhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if isinstance(key, str) and "\x00" in key:
+                return inner
+            found = nul_path(item, inner)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = nul_path(item, f"{path}.{index}" if path else str(index))
+            if found is not None:
+                return found
+    return None
 
 
 T = TypeVar("T")
