@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.models import AuditLog, HardwareDevice, KitchenStation, OutboxEvent, PrintJob
+from tests.conftest import make_client
 from tests.kitchen.test_display import placed
 from tests.kitchen.test_tickets import line, menu
 from tests.world import World, login
@@ -129,6 +132,102 @@ async def test_a_manager_sets_up_stations_and_the_kitchen_opens_and_closes_them(
     later = await placed(client, waiter, [line(m["burger"])])
     detail = await client.get(f"/api/orders/{later['id']}", headers=waiter)
     assert {i["kitchenStation"] for i in detail.json()["data"]["items"]} == {"cold"}
+
+
+async def default_history(session: AsyncSession, station_id: str) -> list[tuple[Any, Any]]:
+    """A station's ``isDefault`` changes as its audit rows tell them, in commit order."""
+    await session.commit()
+    rows = await session.scalars(
+        select(AuditLog)
+        .where(AuditLog.resource_type == "kitchen_station", AuditLog.resource_id == station_id)
+        .order_by(AuditLog.seq)
+    )
+    return [
+        ((a.old_values or {}).get("isDefault"), (a.new_values or {}).get("isDefault"))
+        for a in rows.all()
+    ]
+
+
+async def test_concurrent_default_moves_queue_and_the_later_one_wins(
+    app: FastAPI, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    manager = await login(client, world.users["manager"])
+
+    async def defaults() -> list[str]:
+        await session.commit()
+        rows = await session.scalars(
+            select(KitchenStation.code).where(
+                KitchenStation.restaurant_id == world.a1.id, KitchenStation.is_default.is_(True)
+            )
+        )
+        return list(rows.all())
+
+    async def race(*calls: Any, codes: tuple[int, int] = (201, 201)) -> list[dict[str, Any]]:
+        responses = await asyncio.gather(*calls)
+        assert tuple(r.status_code for r in responses) == codes, [r.text for r in responses]
+        return [r.json()["data"] for r in responses]
+
+    def create(c: httpx.AsyncClient, code: str) -> Any:
+        body = {"code": code, "name": code.title(), "isDefault": True}
+        return c.post(STATIONS, json=body, headers=manager)
+
+    def move(c: httpx.AsyncClient, station: dict[str, Any]) -> Any:
+        return c.put(f"{STATIONS}/{station['id']}", json={"isDefault": True}, headers=manager)
+
+    async def one_winner(*contenders: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Exactly one default, one of the two; the other got it first and gave it up."""
+        (default,) = await defaults()
+        winner = next(s for s in contenders if s["code"] == default)
+        loser = next(s for s in contenders if s["code"] != default)
+        history = await default_history(session, loser["id"])
+        assert history[-2][1] is True, history
+        assert history[-1] == (True, False), history
+        return winner, loser
+
+    async with make_client(app) as other:
+        # A restaurant without stations: both first stations ask to be the default.
+        grill, cold = await race(create(client, "grill"), create(other, "cold"))
+        first, earlier = await one_winner(grill, cold)
+        assert (await default_history(session, earlier["id"])) == [(None, True), (True, False)]
+        assert (await default_history(session, first["id"])) == [(None, True)]
+
+        # With a default in place: it gives it up once, to whichever came first.
+        bar, fry = await race(create(client, "bar"), create(other, "fry"))
+        second, earlier = await one_winner(bar, fry)
+        assert (await default_history(session, earlier["id"])) == [(None, True), (True, False)]
+        assert (await default_history(session, first["id"]))[1:] == [(True, False)]
+
+        # Moving the default by update, twice at once, to two stations that do not have it.
+        await race(move(client, grill), move(other, cold), codes=(200, 200))
+        _, earlier = await one_winner(grill, cold)
+        assert (await default_history(session, earlier["id"]))[-2:] == [
+            (False, True),
+            (True, False),
+        ]
+        assert (await default_history(session, second["id"]))[1:] == [(True, False)]
+
+        # A create and a move at once.
+        created, _ = await race(create(client, "pass"), move(other, bar), codes=(201, 200))
+        await one_winner(created, bar)
+
+        # Two creates of one code at once: the later one is told why, naming `code`.
+        twice = await asyncio.gather(
+            client.post(STATIONS, json={"code": "wok", "name": "Wok"}, headers=manager),
+            other.post(STATIONS, json={"code": "wok", "name": "Wok 2"}, headers=manager),
+        )
+        assert sorted(r.status_code for r in twice) == [201, 409], [r.text for r in twice]
+        refused = next(r for r in twice if r.status_code == 409).json()["error"]
+        assert "already has a station with code 'wok'" in refused["message"]
+        assert refused["details"]["field"] == "code"
+
+    listed = (await client.get(STATIONS, headers=manager)).json()["data"]
+    assert [s["code"] for s in listed if s["isDefault"]] == await defaults()
+    # Every change said so: one event per audit row, the version counting them.
+    events = await station_events(session)
+    for station in listed:
+        history = await default_history(session, station["id"])
+        assert len([e for e in events if e["stationId"] == station["id"]]) == len(history)
+        assert station["version"] == len(history)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,10 @@
 A station's ``code`` is what products and categories name in ``kitchenStation``, so it is
 fixed once made. Closing a station sends its new items to the default station (see
 :class:`fynlo.kitchen.tickets.StationRouter`); what it already has stays on its board.
+
+Creating a station and moving the default are serialised per restaurant (see
+:meth:`StationService._stations_lock`), so two managers doing so at once queue: both succeed
+and the later one ends up with the default, never a clash on the unique indexes.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
@@ -101,11 +105,26 @@ class StationService:
             raise StaleVersion("Kitchen station", version, station.version)
         return station
 
+    async def _stations_lock(self) -> None:
+        """Serialise station creation and default moves of this restaurant.
+
+        Row locks alone are not enough: they cover only the stations that already exist, so
+        two requests inserting a new default station (or the first stations of a restaurant)
+        would both pass and race on the unique indexes. PostgreSQL: a transaction-scoped
+        advisory lock, taken before anything is read. SQLite write transactions already hold
+        the database lock (write requests begin with ``BEGIN IMMEDIATE``).
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            await self.session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+                {"key": f"fynlo.kitchen_stations:{self.restaurant.id}"},
+            )
+
     async def _take_default(self, station_id: uuid.UUID | None) -> None:
         """Only one default station: the previous one gives it up, with its own version,
-        audit row and event. Every station of the restaurant is locked first, in id order,
-        so two managers moving the default at once queue instead of colliding on the
-        unique index."""
+        audit row and event. The caller holds :meth:`_stations_lock`; every station of the
+        restaurant is then locked in id order, so a concurrent status change or removal of
+        the previous default waits for this move (or this move for it)."""
         stations = await self.session.scalars(
             lock_for_update(
                 select(KitchenStation)
@@ -142,6 +161,9 @@ class StationService:
         )
 
     async def create(self, body: StationIn) -> KitchenStation:
+        # Before the code check too: two creates of one code queue, and the later one gets the
+        # 409 naming `code` instead of a clash on the unique index.
+        await self._stations_lock()
         taken = await self.session.scalar(
             select(KitchenStation.id).where(
                 KitchenStation.restaurant_id == self.restaurant.id,
@@ -174,7 +196,9 @@ class StationService:
 
     async def update(self, station_id: uuid.UUID, body: StationUpdate) -> KitchenStation:
         if body.is_default is True:
-            # All rows locked in one order before this one, so concurrent moves cannot deadlock.
+            # The restaurant's lock, then all rows in one order before this one, so concurrent
+            # moves queue (the later one wins) and cannot deadlock.
+            await self._stations_lock()
             await self._take_default(station_id)
         station = await self._get(station_id, body.version)
         before = _view(station)
