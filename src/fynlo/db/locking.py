@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select
+from sqlalchemy import Select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 S = TypeVar("S", bound=Select[Any])
 
@@ -16,3 +17,16 @@ def lock_for_update(statement: S) -> S:
     database lock because write requests begin with ``BEGIN IMMEDIATE``.
     """
     return statement.with_for_update()
+
+
+async def serialise(session: AsyncSession, key: str) -> None:
+    """Queue this transaction behind any other holding ``key`` until it ends.
+
+    For checks that row locks cannot cover (a row about to be inserted, a uniqueness rule
+    over many rows). PostgreSQL: a transaction-scoped advisory lock. SQLite write
+    transactions already hold the database lock (they begin with ``BEGIN IMMEDIATE``).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
+        )

@@ -15,12 +15,12 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
-from fynlo.db.locking import lock_for_update
+from fynlo.db.locking import lock_for_update, serialise
 from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
 from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion
@@ -114,11 +114,7 @@ class StationService:
         advisory lock, taken before anything is read. SQLite write transactions already hold
         the database lock (write requests begin with ``BEGIN IMMEDIATE``).
         """
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"fynlo.kitchen_stations:{self.restaurant.id}"},
-            )
+        await serialise(self.session, f"fynlo.kitchen_stations:{self.restaurant.id}")
 
     async def _take_default(self, station_id: uuid.UUID | None) -> None:
         """Only one default station: the previous one gives it up, with its own version,

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic.alias_generators import to_camel
-from sqlalchemy import ColumnElement, func, select, text, true
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
+from fynlo.db.locking import serialise
 from fynlo.events.outbox import emit
 from fynlo.kit.errors import (
     AlreadyExists,
@@ -83,11 +84,7 @@ async def _menu_lock(session: AsyncSession, restaurant_id: uuid.UUID) -> None:
     PostgreSQL: a transaction-scoped advisory lock. SQLite write transactions already hold
     the database lock (they begin with ``BEGIN IMMEDIATE``).
     """
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": f"fynlo.menu:{restaurant_id}"},
-        )
+    await serialise(session, f"fynlo.menu:{restaurant_id}")
 
 
 async def _active_restaurant(session: AsyncSession, restaurant_id: uuid.UUID) -> Restaurant | None:
