@@ -50,8 +50,8 @@ def refused(response: httpx.Response, field: str) -> dict[str, Any]:
                     }
                 ]
             },
-            "items",
-            "0.notes",
+            "items.0.notes",
+            None,
         ),
         ("/api/categories", {"name": "Mains\x00"}, "name", None),
     ],

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Generic, Literal, TypeVar
+from functools import cache
+from typing import Any, Generic, Literal, TypeVar, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -30,15 +31,31 @@ class RequestSchema(Schema):
 
     @field_validator("*", mode="before")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
+    def _refuse_nul_characters(cls, value: Any, info: ValidationInfo) -> Any:
         # PostgreSQL text and JSON cannot hold U+0000: refuse it as the field's error here
         # rather than fail on insert (SQLite would store it, so the two would disagree).
+        if value is None or isinstance(value, int | float):
+            return value
+        if not isinstance(value, str) and _holds_request_models(cls, info.field_name):
+            return value  # each nested model checks its own fields, under their own names
         where = nul_path(value)
         if where is not None:
             raise ValueError(
                 "must not contain the NUL character (U+0000)" + (f" (at {where})" if where else "")
             )
         return value
+
+
+@cache
+def _holds_request_models(model: type[BaseModel], field_name: str | None) -> bool:
+    field = model.model_fields.get(field_name or "")
+    return field is not None and _mentions_request_model(field.annotation)
+
+
+def _mentions_request_model(annotation: object) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, RequestSchema):
+        return True
+    return any(_mentions_request_model(arg) for arg in get_args(annotation))
 
 
 def nul_path(value: object, path: str = "") -> str | None:

@@ -124,14 +124,6 @@ class ShiftIn(RequestSchema):
     ends_at: RotaMoment = Field(description="After startsAt, at most 16 hours later")
     notes: str | None = Field(default=None, max_length=500)
 
-    @field_validator("station", "notes")
-    @classmethod
-    def _no_nul(cls, value: str | None) -> str | None:
-        # PostgreSQL text cannot hold NUL: refuse it here rather than fail on insert.
-        if value is not None and "\x00" in value:
-            raise ValueError("must not contain NUL characters")
-        return value
-
     @field_validator("role")
     @classmethod
     def _known_role(cls, value: str | None) -> str | None:
