@@ -926,3 +926,90 @@ async def test_the_owner_plans_changes_publishes_and_copies_with_a_restaurant_id
     )
     assert response.json()["data"] == []
     assert await count(session, select(func.count()).select_from(Shift)) == 1
+
+
+async def test_worked_hours_are_the_sum_of_the_timesheet_days(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    # 1 h 0 min 20 s on each of three days: every day shows 1.01 on the timesheet, so the
+    # worked hours are 3.03 (rounding the 3 h 1 min once would give 3.02).
+    waiter = world.users["waiter"]
+    for day in (8, 9, 10):
+        await add_entry(session, world, waiter, utc(2026, 6, day, 9), utc(2026, 6, day, 10, 0, 20))
+    headers = await login(client, world.users["manager"])
+    params = {"from": "2026-06-08", "to": "2026-06-10"}
+    sheet = (
+        await client.get(f"/api/users/{waiter.id}/timesheet", params=params, headers=headers)
+    ).json()["data"]
+    mine = {**params, "userId": str(waiter.id)}
+    response = await client.get("/api/shifts/planned-vs-worked", params=mine, headers=headers)
+    (person,) = response.json()["data"]["people"]
+    assert [d["hours"] for d in sheet["days"]] == ["1.01", "1.01", "1.01"]
+    assert person["workedHours"] == "3.03"
+    assert response.json()["data"]["totals"]["workedHours"] == "3.03"
+    assert sheet["totalHours"] == "3.02"  # the entries' own total, rounded once
+
+
+async def test_an_owner_is_not_booked_twice_across_their_restaurants(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    owner = world.owner_a
+    headers = await login(client, owner)
+    a1, a2 = {"restaurantId": str(world.a1.id)}, {"restaurantId": str(world.a2.id)}
+    response = await plan(
+        client, headers, body_of(owner, utc(2026, 6, 8, 8), utc(2026, 6, 8, 16)), **a1
+    )
+    assert response.status_code == 201, response.text
+    (first,) = response.json()["data"]
+    response = await plan(
+        client, headers, body_of(owner, utc(2026, 6, 8, 15), utc(2026, 6, 8, 20)), **a2
+    )
+    error = error_of(response, 409, "shift_overlap")
+    assert error["details"]["overlapsShiftId"] == first["id"]
+    assert error["details"]["overlapsRestaurantId"] == str(world.a1.id)
+    assert f" at {world.a1.name} (" in error["message"]
+    # Back to back in the other restaurant is fine; moving it over the first is not.
+    response = await plan(
+        client, headers, body_of(owner, utc(2026, 6, 8, 16), utc(2026, 6, 8, 20)), **a2
+    )
+    assert response.status_code == 201, response.text
+    (second,) = response.json()["data"]
+    body = {**body_of(owner, utc(2026, 6, 8, 14), utc(2026, 6, 8, 20)), "version": 1}
+    path = f"/api/shifts/{second['id']}"
+    response = await client.put(path, json=body, headers=headers, params=a2)
+    error = error_of(response, 409, "shift_overlap")
+    assert error["details"]["overlapsRestaurantId"] == str(world.a1.id)
+    # Within one restaurant the answer names no other restaurant.
+    response = await plan(
+        client, headers, body_of(owner, utc(2026, 6, 8, 9), utc(2026, 6, 8, 10)), **a1
+    )
+    assert error_of(response, 409, "shift_overlap")["details"]["overlapsRestaurantId"] is None
+
+
+async def test_concurrent_plans_in_two_restaurants_book_an_owner_once(
+    app: FastAPI, client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    # Each restaurant's rota lock covers that restaurant only; the person's lock makes the
+    # second planner wait and then see the first shift.
+    owner = world.owner_a
+    headers = await login(client, owner)
+    async with make_client(app) as other:
+        responses = await asyncio.gather(
+            plan(
+                client,
+                headers,
+                body_of(owner, utc(2026, 6, 8, 9), utc(2026, 6, 8, 17)),
+                restaurantId=str(world.a1.id),
+            ),
+            plan(
+                other,
+                headers,
+                body_of(owner, utc(2026, 6, 8, 12), utc(2026, 6, 8, 20)),
+                restaurantId=str(world.a2.id),
+            ),
+        )
+    assert sorted(r.status_code for r in responses) == [201, 409], [r.text for r in responses]
+    total = await count(
+        session, select(func.count()).select_from(Shift).where(Shift.user_id == owner.id)
+    )
+    assert total == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -14,7 +15,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.db.types import utc_now
-from fynlo.models import AuditLog, RestaurantSettings, TimeEntry, User
+from fynlo.models import AuditLog, Restaurant, RestaurantSettings, TimeEntry, User
 from tests.conftest import make_client
 from tests.world import World, login
 
@@ -45,9 +46,10 @@ async def add_entry(
     clock_out: datetime | None,
     rate: int = 1000,
     breaks: list[dict[str, Any]] | None = None,
+    restaurant: Restaurant | None = None,
 ) -> TimeEntry:
     entry = TimeEntry(
-        restaurant_id=world.a1.id,
+        restaurant_id=(restaurant or world.a1).id,
         user_id=user.id,
         clock_in=clock_in,
         clock_out=clock_out,
@@ -429,3 +431,261 @@ async def test_correction_bodies_are_validated(
     response = await client.patch(f"/api/time-entries/{entry.id}", json=body, headers=headers)
     error = error_of(response, 422, "validation_error")
     assert field in str(error["details"]), error
+
+
+async def audits_of(session: AsyncSession, entry: TimeEntry, action: str) -> int:
+    """Audit rows of the entry, read in a transaction of its own (ended before returning,
+    so the test's next write does not upgrade a stale SQLite snapshot)."""
+    await session.commit()
+    found = await session.scalar(
+        select(func.count())
+        .select_from(AuditLog)
+        .where(AuditLog.resource_id == str(entry.id), AuditLog.action == action)
+    )
+    await session.commit()
+    return int(found or 0)
+
+
+async def test_a_correction_may_not_make_entries_of_one_person_overlap(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    waiter = world.users["waiter"]
+    morning = await add_entry(session, world, waiter, utc(2026, 6, 8, 9), utc(2026, 6, 8, 12))
+    afternoon = await add_entry(session, world, waiter, utc(2026, 6, 8, 12), utc(2026, 6, 8, 16))
+    headers = await login(client, world.users["manager"])
+
+    async def correct(entry: TimeEntry, **times: str) -> httpx.Response:
+        body = {**times, "reason": "fix the times", "version": 1}
+        return await client.patch(f"/api/time-entries/{entry.id}", json=body, headers=headers)
+
+    # Moving the clock-out to 13:00 would pay 12:00-13:00 twice.
+    error = error_of(
+        await correct(morning, clockOut="2026-06-08T13:00:00Z"), 409, "time_entries_overlap"
+    )
+    assert error["details"]["timeEntryId"] == str(morning.id)
+    assert error["details"]["overlapsTimeEntryId"] == str(afternoon.id)
+    assert error["details"]["restaurantId"] == str(world.a1.id)
+    assert error["details"]["clockIn"].startswith("2026-06-08T12:00:00")
+    assert str(afternoon.id) in error["message"]
+    assert "2026-06-08 12:00 to 2026-06-08 16:00 UTC" in error["message"]
+    # Moving the other entry's clock-in back, or swallowing it whole, is the same conflict.
+    error = error_of(
+        await correct(afternoon, clockIn="2026-06-08T11:59:00Z"), 409, "time_entries_overlap"
+    )
+    assert error["details"]["overlapsTimeEntryId"] == str(morning.id)
+    error_of(
+        await correct(morning, clockIn="2026-06-08T08:00:00Z", clockOut="2026-06-08T17:00:00Z"),
+        409,
+        "time_entries_overlap",
+    )
+    # Nothing was written by the refusals.
+    assert await audits_of(session, morning, "time_entry.corrected") == 0
+    assert await audits_of(session, afternoon, "time_entry.corrected") == 0
+    # Back to back is fine; so is another person at the same time.
+    response = await correct(morning, clockIn="2026-06-08T08:00:00Z")
+    assert response.status_code == 200, response.text
+    other = await add_entry(
+        session, world, world.users["cashier"], utc(2026, 6, 8, 9), utc(2026, 6, 8, 12)
+    )
+    assert (await correct(other, clockOut="2026-06-08T15:00:00Z")).status_code == 200
+    sheet = await client.get(
+        url(waiter, "timesheet"), params={"from": "2026-06-08", "to": "2026-06-08"}, headers=headers
+    )
+    assert sheet.json()["data"]["totalHours"] == "8.00"
+
+
+async def test_an_open_entry_runs_on_for_the_overlap_check(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    cook = world.users["kitchen_staff"]
+    now = utc_now().replace(microsecond=0)
+    earlier = await add_entry(
+        session, world, cook, now - timedelta(hours=6), now - timedelta(hours=4)
+    )
+    running = await add_entry(session, world, cook, now - timedelta(hours=3), None)
+    headers = await login(client, world.users["manager"])
+    # The closed entry may not be stretched into the running one...
+    body = {
+        "clockOut": (now - timedelta(hours=1)).isoformat(),
+        "reason": "left later",
+        "version": 1,
+    }
+    response = await client.patch(f"/api/time-entries/{earlier.id}", json=body, headers=headers)
+    error = error_of(response, 409, "time_entries_overlap")
+    assert error["details"]["overlapsTimeEntryId"] == str(running.id)
+    assert error["details"]["clockOut"] is None
+    assert "still open" in error["message"]
+    # ... nor the running one moved back over the closed one.
+    body = {"clockIn": (now - timedelta(hours=5)).isoformat(), "reason": "came early", "version": 1}
+    response = await client.patch(f"/api/time-entries/{running.id}", json=body, headers=headers)
+    assert error_of(response, 409, "time_entries_overlap")["details"]["overlapsTimeEntryId"] == (
+        str(earlier.id)
+    )
+    body["clockIn"] = (now - timedelta(hours=4)).isoformat()
+    response = await client.patch(f"/api/time-entries/{running.id}", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+
+
+async def test_an_owners_entries_overlap_across_their_restaurants(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    owner = world.owner_a
+    here = await add_entry(session, world, owner, utc(2026, 6, 8, 9), utc(2026, 6, 8, 12))
+    there = await add_entry(
+        session, world, owner, utc(2026, 6, 8, 13), utc(2026, 6, 8, 17), restaurant=world.a2
+    )
+    body = {"clockOut": "2026-06-08T14:00:00Z", "reason": "stayed on", "version": 1}
+    response = await client.patch(
+        f"/api/time-entries/{here.id}",
+        json=body,
+        params={"restaurantId": str(world.a1.id)},
+        headers=await login(client, owner),
+    )
+    error = error_of(response, 409, "time_entries_overlap")
+    assert error["details"]["overlapsTimeEntryId"] == str(there.id)
+    assert error["details"]["restaurantId"] == str(world.a2.id)
+
+
+async def test_concurrent_corrections_cannot_make_entries_overlap(
+    app: FastAPI, client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    # Each correction alone is fine (09-13 against 14-16, 12-16 against 09-11); together
+    # they would share 12:00-13:00. The person's lock lets one through.
+    waiter = world.users["waiter"]
+    first = await add_entry(session, world, waiter, utc(2026, 6, 8, 9), utc(2026, 6, 8, 11))
+    second = await add_entry(session, world, waiter, utc(2026, 6, 8, 14), utc(2026, 6, 8, 16))
+    headers = await login(client, world.users["manager"])
+    async with make_client(app) as other:
+        responses = await asyncio.gather(
+            client.patch(
+                f"/api/time-entries/{first.id}",
+                json={"clockOut": "2026-06-08T13:00:00Z", "reason": "stayed", "version": 1},
+                headers=headers,
+            ),
+            other.patch(
+                f"/api/time-entries/{second.id}",
+                json={"clockIn": "2026-06-08T12:00:00Z", "reason": "came early", "version": 1},
+                headers=headers,
+            ),
+        )
+    assert sorted(r.status_code for r in responses) == [200, 409], [r.text for r in responses]
+    refused = next(r for r in responses if r.status_code == 409)
+    assert refused.json()["error"]["code"] == "time_entries_overlap"
+
+
+@pytest.mark.parametrize(("hours_open", "refused"), [(15, False), (17, True), (72, True)])
+async def test_a_forgotten_clock_out_is_closed_by_a_manager_only(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, hours_open: int, refused: bool
+) -> None:
+    waiter = world.users["waiter"]
+    clock_in = utc_now() - timedelta(hours=hours_open)
+    entry = await add_entry(session, world, waiter, clock_in, None)
+    mine = await login(client, waiter)
+    response = await client.post(url(waiter, "clock-out"), headers=mine)
+    if not refused:
+        assert response.status_code == 200, response.text
+        assert Decimal(response.json()["data"]["totalHours"]) == hours_open
+        return
+    error = error_of(response, 409, "forgotten_clock_out")
+    assert error["details"]["timeEntryId"] == str(entry.id)
+    assert error["details"]["correction"] == f"/api/time-entries/{entry.id}"
+    assert f"PATCH /api/time-entries/{entry.id}" in error["message"]
+    manager = await login(client, world.users["manager"])
+    # Nobody closes it with "now": not the manager through clock-out either; no breaks, and
+    # no new clock-in while it is open.
+    response = await client.post(url(waiter, "clock-out"), headers=manager)
+    error_of(response, 409, "forgotten_clock_out")
+    for action in ("breaks/start", "breaks/end", "clock-in"):
+        error_of(await client.post(url(waiter, action), headers=mine), 409, "forgotten_clock_out")
+    await session.commit()
+    stored = await session.get(TimeEntry, entry.id, populate_existing=True)
+    assert stored is not None
+    assert (stored.clock_out, stored.version, stored.breaks) == (None, 1, [])
+    # The manager corrects it with the real time; then the person clocks in again.
+    body = {
+        "clockOut": (clock_in + timedelta(hours=8)).isoformat(),
+        "reason": "forgot to clock out",
+        "version": 1,
+    }
+    response = await client.patch(f"/api/time-entries/{entry.id}", json=body, headers=manager)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["totalHours"] == "8.00"
+    assert (await client.post(url(waiter, "clock-in"), headers=mine)).status_code == 201
+
+
+async def test_entry_gross_pay_adds_up_to_the_total(
+    client: httpx.AsyncClient, world: World, session: AsyncSession
+) -> None:
+    # 20 minutes at 10.01/h is 3.33666..: three of them are 10.01 exactly, rounded once.
+    # Rounding each apart would show 3.34 three times (10.02); the largest-remainder split
+    # gives the odd pennies to the earlier entries.
+    waiter = world.users["waiter"]
+    for hour in (9, 11, 13):
+        await add_entry(
+            session, world, waiter, utc(2026, 6, 8, hour), utc(2026, 6, 8, hour, 20), rate=1001
+        )
+    response = await client.get(
+        url(waiter, "timesheet"),
+        params={"from": "2026-06-08", "to": "2026-06-08"},
+        headers=await login(client, world.users["manager"]),
+    )
+    sheet = response.json()["data"]
+    assert [e["grossPay"] for e in sheet["entries"]] == [3.34, 3.34, 3.33]
+    assert sheet["grossPay"] == 10.01
+
+
+@pytest.mark.parametrize(
+    "pos",
+    [
+        {"overtimeDailyHours": "1e999999"},
+        {"overtimeWeeklyHours": "1e999999"},
+        {"overtimeMultiplier": "1e5000", "overtimeDailyHours": 1},
+        {"overtimeDailyHours": 25, "overtimeWeeklyHours": 169, "overtimeMultiplier": 0.5},
+    ],
+)
+async def test_out_of_range_overtime_settings_fall_back_to_the_defaults(
+    client: httpx.AsyncClient, world: World, session: AsyncSession, pos: dict[str, Any]
+) -> None:
+    await set_pos(session, world, **pos)
+    waiter = world.users["waiter"]
+    # 10 hours on a Monday: 2 of them daily overtime under the default rule.
+    await add_entry(session, world, waiter, utc(2026, 6, 8, 8), utc(2026, 6, 8, 18))
+    response = await client.get(
+        url(waiter, "timesheet"),
+        params={"from": "2026-06-08", "to": "2026-06-08"},
+        headers=await login(client, world.users["manager"]),
+    )
+    assert response.status_code == 200, response.text
+    sheet = response.json()["data"]
+    rules = sheet["rules"]
+    daily = "1" if pos.get("overtimeDailyHours") == 1 else "8"
+    assert (rules["overtimeDailyHours"], rules["overtimeWeeklyHours"]) == (daily, "40")
+    assert rules["overtimeMultiplier"] == "1.5"
+    assert sheet["overtimeHours"] == ("9.00" if daily == "1" else "2.00")
+
+
+@pytest.mark.parametrize(
+    ("setting", "rate"),
+    [
+        ("1e20", 0),
+        ("1e999999", 0),
+        ("1e-999999", 0),
+        (-5, 0),
+        ("1000000.01", 0),
+        ("11.445", 0),  # finer than a penny
+        ("1000000", 1_000_000),
+        (9.5, 9.5),
+    ],
+)
+async def test_default_hourly_rate_is_bounded(
+    client: httpx.AsyncClient,
+    world: World,
+    session: AsyncSession,
+    setting: object,
+    rate: float,
+) -> None:
+    await set_pos(session, world, defaultHourlyRate=setting)
+    waiter = world.users["waiter"]
+    response = await client.post(url(waiter, "clock-in"), headers=await login(client, waiter))
+    assert response.status_code == 201, response.text
+    assert response.json()["data"]["hourlyRate"] == rate

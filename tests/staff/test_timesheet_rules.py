@@ -8,7 +8,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from fynlo.kit.money import round_half_up
-from fynlo.staff.timesheet import Rules, Shift, compute, hours
+from fynlo.staff.timesheet import Rules, Shift, compute, hours, worked_by_day
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -107,3 +107,51 @@ def test_settings_that_are_not_finite_numbers_fall_back_to_the_defaults() -> Non
             )
             == Rules()
         ), bad
+
+
+def test_settings_out_of_range_fall_back_and_the_bounds_are_accepted() -> None:
+    # Hours above a day or a week, a multiplier below 1 or above 10, and numbers too large to
+    # compute with ("1e999999" hours overflowed int(); "1e5000" made Fraction huge).
+    for daily, weekly, multiplier in [
+        ("1e999999", "1e999999", "1e5000"),
+        (Decimal("24.01"), Decimal("168.01"), Decimal("10.01")),
+        (0, 0, Decimal("0.99")),
+        ("-1e999999", "1e-999999", 0),
+        ("8.00001", 1 / 3, "1.33333"),  # more than 4 decimal places
+    ]:
+        rules = Rules.from_pos_settings(
+            {
+                "overtimeDailyHours": daily,
+                "overtimeWeeklyHours": weekly,
+                "overtimeMultiplier": multiplier,
+            }
+        )
+        assert rules == Rules(), (daily, weekly, multiplier)
+    edge = Rules.from_pos_settings(
+        {"overtimeDailyHours": 24, "overtimeWeeklyHours": "168", "overtimeMultiplier": 10}
+    )
+    assert edge == Rules(Decimal(24), Decimal(168), Decimal(10))
+    low = Rules.from_pos_settings(
+        {"overtimeDailyHours": "0.0001", "overtimeWeeklyHours": 1, "overtimeMultiplier": 1.25}
+    )
+    assert low == Rules(Decimal("0.0001"), Decimal(1), Decimal("1.25"))
+    # Shown in plain notation, as the timesheet's `rules` answers them.
+    shown = Rules.from_pos_settings({"overtimeDailyHours": "1e1", "overtimeMultiplier": "2.50"})
+    assert (str(shown.daily_hours), str(shown.multiplier)) == ("10", "2.5")
+
+
+def test_overlapping_entries_count_each_moment_once() -> None:
+    # Rows from before corrections were checked may overlap: 09-13 and 12-16 is 7 hours,
+    # not 8, the shared hour on the earlier entry; an entry inside another counts nothing.
+    shifts = [
+        shift("a", utc(2026, 6, 8, 8), utc(2026, 6, 8, 12)),
+        shift("b", utc(2026, 6, 8, 11), utc(2026, 6, 8, 15)),
+        shift("c", utc(2026, 6, 8, 13), utc(2026, 6, 8, 14)),
+    ]
+    pay, days = compute(shifts, Rules(), LONDON)
+    assert (pay["a"].worked_seconds, pay["b"].worked_seconds) == (4 * 3600, 3 * 3600)
+    assert "c" not in pay
+    assert days[date(2026, 6, 8)].worked_seconds == 7 * 3600
+    assert worked_by_day(shifts, LONDON) == {date(2026, 6, 8): 7 * 3600}
+    total = sum((p.gross for p in pay.values()), Fraction(0))
+    assert round_half_up(total) == 7000

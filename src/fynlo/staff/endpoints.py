@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
-from fractions import Fraction
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -17,7 +16,7 @@ from fynlo.auth.subject import CurrentSubject
 from fynlo.authz.context import CurrentRestaurant
 from fynlo.db.types import utc_now
 from fynlo.kit.idempotency import idempotent
-from fynlo.kit.money import round_half_up, to_major
+from fynlo.kit.money import to_major
 from fynlo.kit.routing import router
 from fynlo.kit.schemas import Envelope, ok
 from fynlo.kit.unit_of_work import SessionDep
@@ -70,17 +69,16 @@ def _out(entry: TimeEntry, currency: str) -> TimeEntryOut:
 def _timesheet_out(sheet: Timesheet, currency: str) -> TimesheetOut:
     entries = []
     worked = overtime = 0
-    gross = Fraction(0)
+    gross_by_entry, gross = sheet.gross_pay()
     for entry in sheet.entries:
         pay: ShiftPay = sheet.pay.get(entry.id, ShiftPay())
         worked += pay.worked_seconds
         overtime += pay.overtime_seconds
-        gross += pay.gross
         entries.append(
             TimesheetEntryOut(
                 **_entry_fields(entry, currency),
                 overtime_hours=hours(pay.overtime_seconds),
-                gross_pay=to_major(round_half_up(pay.gross), currency),
+                gross_pay=to_major(gross_by_entry[entry.id], currency),
             )
         )
     days = []
@@ -107,7 +105,7 @@ def _timesheet_out(sheet: Timesheet, currency: str) -> TimesheetOut:
             "total_hours": hours(worked),
             "regular_hours": hours(worked - overtime),
             "overtime_hours": hours(overtime),
-            "gross_pay": to_major(round_half_up(gross), currency),
+            "gross_pay": to_major(gross, currency),
             "tips": to_major(sum(sheet.tips.values()), currency),
             "rules": TimesheetRulesOut(
                 overtime_daily_hours=sheet.rules.daily_hours,
@@ -127,7 +125,8 @@ def _timesheet_out(sheet: Timesheet, currency: str) -> TimesheetOut:
     openapi_extra=idempotent(),
     summary="Clock in",
     description=WHO + " One open entry per person: a second clock-in is a 409 "
-    "`already_clocked_in`.",
+    "`already_clocked_in`; while the open one is a forgotten clock-out (open more than 16 "
+    "hours), 409 `forgotten_clock_out` until a manager corrects it.",
 )
 async def clock_in(
     user_id: uuid.UUID, subject: CurrentSubject, restaurant: CurrentRestaurant, session: SessionDep
@@ -141,7 +140,9 @@ async def clock_in(
     response_model=Envelope[TimeEntryOut],
     openapi_extra=idempotent(),
     summary="Clock out (ends a running break)",
-    description=WHO + " Without an open entry: 409 `not_clocked_in`.",
+    description=WHO + " Without an open entry: 409 `not_clocked_in`. An entry open more than "
+    "16 hours is a forgotten clock-out and is not closed now: 409 `forgotten_clock_out`; a "
+    "manager corrects it with `PATCH /api/time-entries/{id}`.",
 )
 async def clock_out(
     user_id: uuid.UUID, subject: CurrentSubject, restaurant: CurrentRestaurant, session: SessionDep
@@ -202,7 +203,8 @@ async def timesheet(
     response_model=Envelope[TimeEntryOut],
     summary="Correct a time entry (managers)",
     description="Needs `staff.timesheets`. A reason is required and audited with the old and "
-    "new values; a stale `version` is a 409.",
+    "new values; a stale `version` is a 409. Times that would overlap another entry of the "
+    "same person: 409 `time_entries_overlap` naming it.",
 )
 async def correct_entry(
     entry_id: uuid.UUID,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
 from fynlo.authz.context import restaurant_settings
-from fynlo.db.locking import lock_for_update
+from fynlo.db.locking import lock_for_update, serialise
 from fynlo.db.types import utc_now
 from fynlo.kit.errors import (
     Conflict,
@@ -28,23 +29,24 @@ from fynlo.kit.errors import (
     StaleVersion,
     Unprocessable,
 )
-from fynlo.kit.money import to_minor
+from fynlo.kit.money import round_half_up, to_minor
 from fynlo.models import Restaurant, TimeEntry, User, restaurant_owners
 from fynlo.staff.schemas import TimeEntryCorrection
 from fynlo.staff.timesheet import (
     FORGOTTEN_AFTER,
+    HOURLY_RATE,
     Rules,
     as_shift,
+    bounded_setting,
     check_range,
     compute,
-    decimal_setting,
     hours,
     invalid,
     local_midnight,
     unpaid_intervals,
     zone_of,
 )
-from fynlo.staff.tips import TipRule, tip_pools
+from fynlo.staff.tips import TipRule, split, tip_pools
 
 MAX_SHIFT = timedelta(hours=24)
 
@@ -56,6 +58,55 @@ class AlreadyClockedIn(Conflict):
         super().__init__(
             "Already clocked in; clock out first",
             details={"userId": str(user_id), "timeEntryId": str(entry_id) if entry_id else None},
+        )
+
+
+class ForgottenClockOut(Conflict):
+    """An entry open longer than ``FORGOTTEN_AFTER`` is a forgotten clock-out: closing it
+    now would pay every hour since, so only a manager's correction (with the real time)
+    closes it. Until then the person cannot clock out, take breaks or clock in again."""
+
+    code = "forgotten_clock_out"
+
+    def __init__(self, entry: TimeEntry) -> None:
+        super().__init__(
+            f"Clocked in since {entry.clock_in.astimezone(UTC):%Y-%m-%d %H:%M} UTC, more than "
+            f"{_hours_text(FORGOTTEN_AFTER)} hours ago: a forgotten clock-out is not closed "
+            f"now; a manager corrects it with PATCH /api/time-entries/{entry.id} (clockOut "
+            "and a reason)",
+            details={
+                "userId": str(entry.user_id),
+                "timeEntryId": str(entry.id),
+                "clockIn": _iso(entry.clock_in),
+                "correction": f"/api/time-entries/{entry.id}",
+            },
+        )
+
+
+class TimeEntriesOverlap(Conflict):
+    """A person is clocked in once at a time: two entries covering the same minutes would
+    pay them twice."""
+
+    code = "time_entries_overlap"
+
+    def __init__(
+        self,
+        entry_id: uuid.UUID,
+        clock_in: datetime,
+        clock_out: datetime | None,
+        other: TimeEntry,
+    ) -> None:
+        super().__init__(
+            f"The corrected entry ({_span(clock_in, clock_out)}) would overlap time entry "
+            f"{other.id} of the same person ({_span(other.clock_in, other.clock_out)}); a "
+            "person is clocked in once at a time, so correct the other entry first",
+            details={
+                "timeEntryId": str(entry_id),
+                "overlapsTimeEntryId": str(other.id),
+                "restaurantId": str(other.restaurant_id),
+                "clockIn": _iso(other.clock_in),
+                "clockOut": _iso(other.clock_out) if other.clock_out else None,
+            },
         )
 
 
@@ -82,6 +133,15 @@ def _iso(value: datetime) -> str:
 
 def _parse(value: str) -> datetime:
     return datetime.fromisoformat(value)
+
+
+def _span(start: datetime, end: datetime | None) -> str:
+    until = f"{end.astimezone(UTC):%Y-%m-%d %H:%M}" if end else "still open"
+    return f"{start.astimezone(UTC):%Y-%m-%d %H:%M} to {until} UTC"
+
+
+def _hours_text(span: timedelta) -> str:
+    return f"{span.total_seconds() / 3600:g}"
 
 
 def is_forgotten(entry: TimeEntry, now: datetime) -> bool:
@@ -144,6 +204,21 @@ class Timesheet:
     tip_rule: TipRule
     tips: dict[date, int]
 
+    def gross_pay(self) -> tuple[dict[uuid.UUID, int], int]:
+        """Each listed entry's gross pay and their total, in minor units.
+
+        The exact sum is rounded once (half up) to make the total; the entries share that
+        total by the largest-remainder method (:func:`fynlo.staff.tips.split`), so they add
+        up to it exactly, each within one minor unit of its proportional part; rounding each
+        entry apart would not add up (3 x 3.3367 shows 3.34 three times, total 10.01).
+        """
+        exact = [
+            (entry.id, self.pay[entry.id].gross if entry.id in self.pay else Fraction(0))
+            for entry in self.entries
+        ]
+        total = round_half_up(sum((gross for _, gross in exact), Fraction(0)))
+        return split(total, exact), total
+
 
 @dataclass
 class TimeClockService:
@@ -180,15 +255,25 @@ class TimeClockService:
         )
 
     async def _rate_for(self, user: User) -> int:
+        """The person's own rate (bounded by the users API), else the pos setting
+        ``defaultHourlyRate`` when it lies within ``HOURLY_RATE`` (major units) and is no
+        finer than the currency's minor unit, else 0."""
         if user.hourly_rate_minor is not None:
             return user.hourly_rate_minor
-        default = decimal_setting((await self._pos()).get("defaultHourlyRate"))
+        default = bounded_setting((await self._pos()).get("defaultHourlyRate"), HOURLY_RATE)
         if default is None:
             return 0
         try:
-            return max(0, to_minor(default, self.restaurant.currency))
+            return to_minor(default, self.restaurant.currency)
         except (ArithmeticError, Unprocessable):
             return 0
+
+    async def _person_lock(self, user_id: uuid.UUID) -> None:
+        """Serialise the writes that could make one person's entries overlap (clock-in,
+        corrections), in any of their restaurants: a transaction-scoped advisory lock on
+        PostgreSQL; SQLite write transactions already hold the database lock. Taken before
+        any row lock, so that the order is always person, then entry."""
+        await serialise(self.session, f"fynlo.timeclock:{user_id}")
 
     async def _audit(self, action: str, entry: TimeEntry, old: dict[str, Any] | None) -> None:
         await record(
@@ -206,11 +291,14 @@ class TimeClockService:
         user = await self._person(user_id)
         if not user.is_active:
             raise ResourceNotFound("User", user_id)
+        await self._person_lock(user.id)
         existing = await self.session.scalar(
-            select(TimeEntry.id).where(TimeEntry.user_id == user.id, TimeEntry.clock_out.is_(None))
+            select(TimeEntry).where(TimeEntry.user_id == user.id, TimeEntry.clock_out.is_(None))
         )
         if existing is not None:
-            raise AlreadyClockedIn(user.id, existing)
+            if is_forgotten(existing, utc_now()):
+                raise ForgottenClockOut(existing)
+            raise AlreadyClockedIn(user.id, existing.id)
         entry = TimeEntry(
             id=uuid.uuid4(),
             restaurant_id=self.restaurant.id,
@@ -233,10 +321,13 @@ class TimeClockService:
         return entry
 
     async def _require_open(self, user_id: uuid.UUID) -> TimeEntry:
+        """The person's open entry, locked; a forgotten one is left to a manager."""
         user = await self._person(user_id)
         entry = await self._open_entry(user.id)
         if entry is None:
             raise NotClockedIn(user.id)
+        if is_forgotten(entry, utc_now()):
+            raise ForgottenClockOut(entry)
         return entry
 
     async def clock_out(self, user_id: uuid.UUID) -> TimeEntry:
@@ -275,12 +366,15 @@ class TimeClockService:
 
     async def correct(self, entry_id: uuid.UUID, body: TimeEntryCorrection) -> TimeEntry:
         self.subject.require("staff.timesheets")
+        in_restaurant = (TimeEntry.id == entry_id, TimeEntry.restaurant_id == self.restaurant.id)
+        user_id = await self.session.scalar(select(TimeEntry.user_id).where(*in_restaurant))
+        if user_id is None:
+            raise ResourceNotFound("Time entry", entry_id)
+        await self._person_lock(user_id)
         entry = await self.session.scalar(
-            lock_for_update(
-                select(TimeEntry).where(
-                    TimeEntry.id == entry_id, TimeEntry.restaurant_id == self.restaurant.id
-                )
-            ).execution_options(populate_existing=True)
+            lock_for_update(select(TimeEntry).where(*in_restaurant)).execution_options(
+                populate_existing=True
+            )
         )
         if entry is None:
             raise ResourceNotFound("Time entry", entry_id)
@@ -301,6 +395,9 @@ class TimeClockService:
             else list(entry.breaks)
         )
         self._check_correction(clock_in, clock_out, breaks)
+        other = await self._overlapping(entry, clock_in, clock_out)
+        if other is not None:
+            raise TimeEntriesOverlap(entry.id, clock_in, clock_out, other)
         old = entry_view(entry)
         entry.clock_in = clock_in
         entry.clock_out = clock_out
@@ -322,6 +419,25 @@ class TimeClockService:
             new={**entry_view(entry), "reason": body.reason},
         )
         return entry
+
+    async def _overlapping(
+        self, entry: TimeEntry, clock_in: datetime, clock_out: datetime | None
+    ) -> TimeEntry | None:
+        """Another entry of the same person sharing a moment with ``clock_in`` to
+        ``clock_out``, in any restaurant the caller reaches (an open entry runs on with no
+        end). Called under the person's lock, so no concurrent write can slip one in."""
+        statement = select(TimeEntry).where(
+            TimeEntry.user_id == entry.user_id,
+            TimeEntry.id != entry.id,
+            self.subject.scope.clause(TimeEntry.restaurant_id),
+            or_(TimeEntry.clock_out.is_(None), TimeEntry.clock_out > clock_in),
+        )
+        if clock_out is not None:
+            statement = statement.where(TimeEntry.clock_in < clock_out)
+        found: TimeEntry | None = await self.session.scalar(
+            statement.order_by(TimeEntry.clock_in, TimeEntry.id).limit(1)
+        )
+        return found
 
     @staticmethod
     def _check_correction(

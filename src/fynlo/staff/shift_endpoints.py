@@ -76,7 +76,7 @@ def shift_out(planned: RotaShift) -> ShiftOut:
 def _planned_vs_worked_out(report: PlannedVsWorked) -> PlannedWorkedOut:
     people = []
     for person in report.people:
-        planned, worked = hours(person.planned_seconds), hours(person.worked_seconds)
+        planned, worked = hours(person.planned_seconds), person.worked_hours
         people.append(
             PlannedWorkedPersonOut(
                 user_id=person.user.id,

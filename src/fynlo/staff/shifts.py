@@ -10,7 +10,9 @@ concerned. A draft added to a published week waits for the week to be published 
 
 Writes of one restaurant's rota are serialised (an advisory lock on PostgreSQL; SQLite write
 transactions already hold the database lock), so two planners cannot both slip an overlapping
-shift past the overlap check.
+shift past the overlap check. A person's shifts may not overlap in any restaurant the planner
+reaches (an owner working in two of them); a per-person advisory lock, taken after the rota
+lock, serialises planners of different restaurants booking the same person.
 """
 
 from __future__ import annotations
@@ -20,16 +22,17 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
-from fynlo.db.locking import lock_for_update
+from fynlo.db.locking import lock_for_update, serialise
 from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
 from fynlo.kit.errors import (
@@ -46,6 +49,7 @@ from fynlo.staff.timesheet import (
     Shift,
     as_shift,
     check_range,
+    hours,
     invalid,
     local_midnight,
     split_by_day,
@@ -69,16 +73,19 @@ class ShiftOverlap(Conflict):
         zone: ZoneInfo,
         other_id: uuid.UUID | None = None,
         other_field: str | None = None,
+        elsewhere: Restaurant | None = None,
     ) -> None:
         which = f"shift {other_id}" if other_id else f"the shift in {other_field}"
+        where = f" at {elsewhere.name}" if elsewhere is not None else ""
         super().__init__(
-            f"{field} overlaps {which} of {_name(user)} "
+            f"{field} overlaps {which} of {_name(user)}{where} "
             f"({_span(other_start, other_end, zone)}); a person works one shift at a time",
             details={
                 "field": field,
                 "userId": str(user.id),
                 "overlapsShiftId": str(other_id) if other_id else None,
                 "overlapsField": other_field,
+                "overlapsRestaurantId": str(elsewhere.id) if elsewhere is not None else None,
                 "startsAt": other_start.isoformat(),
                 "endsAt": other_end.isoformat(),
             },
@@ -139,7 +146,7 @@ class PersonHours:
     shifts: int
     planned_seconds: int
     draft_seconds: int
-    worked_seconds: int
+    worked_hours: Decimal
 
 
 @dataclass(frozen=True)
@@ -174,11 +181,15 @@ class ShiftService:
         )
 
     async def _rota_lock(self) -> None:
-        if self.session.get_bind().dialect.name == "postgresql":
-            await self.session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-                {"key": f"fynlo.shifts:{self.restaurant.id}"},
-            )
+        await serialise(self.session, f"fynlo.shifts:{self.restaurant.id}")
+
+    async def _person_locks(self, user_ids: Iterable[uuid.UUID]) -> None:
+        """Serialise rota writes for the same people across restaurants (an owner works in
+        several, and each restaurant's rota lock covers that restaurant only): one advisory
+        lock per person on PostgreSQL, always after the rota lock and in id order, so two
+        planners never wait on each other in a cycle. SQLite writes are already serial."""
+        for user_id in sorted(set(user_ids)):
+            await serialise(self.session, f"fynlo.shifts.person:{user_id}")
 
     async def _staff(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, User]:
         """Active staff of this restaurant among ``ids`` (another restaurant's are absent)."""
@@ -210,8 +221,10 @@ class ShiftService:
     async def _first_overlap(
         self, user_id: uuid.UUID, starts_at: datetime, ends_at: datetime, ignore: Sequence[Any]
     ) -> PlannedShift | None:
+        # Every restaurant the planner reaches (an owner's other restaurants too), the same
+        # set on both databases: row-level security on PostgreSQL hides the others anyway.
         statement = select(PlannedShift).where(
-            PlannedShift.restaurant_id == self.restaurant.id,
+            self.subject.scope.clause(PlannedShift.restaurant_id),
             PlannedShift.user_id == user_id,
             PlannedShift.starts_at < ends_at,
             PlannedShift.ends_at > starts_at,
@@ -226,7 +239,8 @@ class ShiftService:
     async def _check_overlaps(
         self, candidates: Sequence[_Candidate], ignore: Sequence[uuid.UUID] = ()
     ) -> None:
-        """Against each other, then against the shifts already planned."""
+        """Against each other, then against the shifts already planned for the same
+        people here or in the planner's other restaurants."""
         by_user: dict[uuid.UUID, list[_Candidate]] = defaultdict(list)
         for candidate in candidates:
             by_user[candidate.user.id].append(candidate)
@@ -243,11 +257,17 @@ class ShiftService:
                         self.zone,
                         other_field=first.field,
                     )
+        await self._person_locks(by_user)
         for candidate in candidates:
             other = await self._first_overlap(
                 candidate.user.id, candidate.starts_at, candidate.ends_at, ignore
             )
             if other is not None:
+                elsewhere = (
+                    await self.session.get(Restaurant, other.restaurant_id)
+                    if other.restaurant_id != self.restaurant.id
+                    else None
+                )
                 raise ShiftOverlap(
                     candidate.field,
                     candidate.user,
@@ -255,6 +275,7 @@ class ShiftService:
                     other.ends_at,
                     self.zone,
                     other_id=other.id,
+                    elsewhere=elsewhere,
                 )
 
     async def _audit(
@@ -611,11 +632,16 @@ class ShiftService:
         entries: dict[uuid.UUID, list[Shift]] = defaultdict(list)
         for entry in await self.session.scalars(entry_query):
             entries[entry.user_id].append(as_shift(entry))
-        worked = {
-            uid: sum(s for d, s in worked_by_day(shifts, zone).items() if in_range(d))
-            for uid, shifts in entries.items()
-        }
-        ids = set(planned) | set(drafts) | {uid for uid, s in worked.items() if s}
+        # The timesheet shows each day's hours rounded to two decimals; worked hours are
+        # the sum of those, so they equal the sum of the timesheet's `days[].hours`.
+        worked: dict[uuid.UUID, Decimal] = {}
+        workers: set[uuid.UUID] = set()
+        for uid, shifts in entries.items():
+            days = {d: s for d, s in worked_by_day(shifts, zone).items() if in_range(d) and s}
+            worked[uid] = sum((hours(s) for s in days.values()), hours(0))
+            if days:
+                workers.add(uid)
+        ids = set(planned) | set(drafts) | workers
         if user_id is not None:
             ids.add(user_id)
         users = (
@@ -624,7 +650,9 @@ class ShiftService:
             else {}
         )
         people = [
-            PersonHours(users[uid], counts[uid], planned[uid], drafts[uid], worked.get(uid, 0))
+            PersonHours(
+                users[uid], counts[uid], planned[uid], drafts[uid], worked.get(uid, hours(0))
+            )
             for uid in ids
             if uid in users
         ]

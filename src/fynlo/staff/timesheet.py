@@ -6,7 +6,9 @@ from the restaurant's pos settings:
 
 1. Worked time of an entry is clock-out minus clock-in in real elapsed time (a shift across a
    daylight-saving change is as long as the clock on the wall says it lasted, not its local
-   times' difference), minus its *unpaid* breaks. Open entries count nothing yet.
+   times' difference), minus its *unpaid* breaks. Open entries count nothing yet. Time an
+   earlier entry of the person already covers is not counted again (see
+   :func:`worked_pieces`).
 2. The worked time is split at local midnights (the restaurant's time zone), so each minute
    falls on the local day it was worked.
 3. **Daily overtime**: on each local day, worked time beyond ``daily`` hours is overtime (the
@@ -15,7 +17,10 @@ from the restaurant's pos settings:
    Monday to Sunday, in time order; regular time beyond ``weekly`` hours in that week becomes
    overtime too. A minute is never overtime twice.
 5. Gross pay = regular seconds * rate + overtime seconds * rate * multiplier, each entry at
-   its own hourly rate, summed exactly and rounded once (half up) to the minor unit.
+   its own hourly rate, summed exactly and rounded once (half up) to the minor unit; the
+   entries' parts of it are split by largest remainder (``Timesheet.gross_pay``).
+
+Each setting is bounded (:class:`Bounds`); outside its range it falls back to the default.
 
 Tip pooling and planned-versus-worked hours count worked time with the same functions
 (:func:`worked_by_day`), so their hours agree with the timesheet's.
@@ -24,7 +29,7 @@ Tip pooling and planned-versus-worked hours count worked time with the same func
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -96,6 +101,39 @@ def decimal_setting(value: object) -> Decimal | None:
 
 
 @dataclass(frozen=True)
+class Bounds:
+    """The numbers a pos setting accepts; outside them its default applies."""
+
+    low: Decimal
+    high: Decimal
+    low_included: bool = True
+    places: int = 4  # decimal places: "1e-999999" is in range but a million digits long
+
+    def __contains__(self, value: Decimal) -> bool:
+        above_low = value >= self.low if self.low_included else value > self.low
+        exponent = value.normalize().as_tuple().exponent
+        fine_enough = isinstance(exponent, int) and exponent >= -self.places
+        return above_low and value <= self.high and fine_enough
+
+
+# Wide enough for any real rule, narrow enough that a mistyped setting ("1e999999" hours)
+# cannot overflow the computation: it falls back to the default like a malformed value.
+DAILY_HOURS = Bounds(Decimal(0), Decimal(24), low_included=False)
+WEEKLY_HOURS = Bounds(Decimal(0), Decimal(168), low_included=False)
+MULTIPLIER = Bounds(Decimal(1), Decimal(10))  # overtime never pays less than regular time
+HOURLY_RATE = Bounds(Decimal(0), Decimal(1_000_000))  # major units, any currency's wages
+
+
+def bounded_setting(value: object, bounds: Bounds) -> Decimal | None:
+    """A pos setting as a number within ``bounds``, in plain notation (``10``, not
+    ``1E+1``), or None when it is not one (the caller then uses its default)."""
+    parsed = decimal_setting(value)
+    if parsed is None or parsed not in bounds:
+        return None
+    return Decimal(format(parsed.normalize(), "f")) if parsed else Decimal(0)
+
+
+@dataclass(frozen=True)
 class Rules:
     daily_hours: Decimal = Decimal(8)
     weekly_hours: Decimal = Decimal(40)
@@ -104,14 +142,14 @@ class Rules:
 
     @classmethod
     def from_pos_settings(cls, pos: Mapping[str, Any]) -> Rules:
-        def number(key: str, default: Decimal) -> Decimal:
-            parsed = decimal_setting(pos.get(key))
-            return parsed if parsed is not None and parsed > 0 else default
+        def number(key: str, bounds: Bounds, default: Decimal) -> Decimal:
+            parsed = bounded_setting(pos.get(key), bounds)
+            return default if parsed is None else parsed
 
         return cls(
-            daily_hours=number("overtimeDailyHours", cls.daily_hours),
-            weekly_hours=number("overtimeWeeklyHours", cls.weekly_hours),
-            multiplier=number("overtimeMultiplier", cls.multiplier),
+            daily_hours=number("overtimeDailyHours", DAILY_HOURS, cls.daily_hours),
+            weekly_hours=number("overtimeWeeklyHours", WEEKLY_HOURS, cls.weekly_hours),
+            multiplier=number("overtimeMultiplier", MULTIPLIER, cls.multiplier),
             paid_breaks=pos.get("paidBreaks") is True,
         )
 
@@ -215,31 +253,45 @@ def split_by_day(
         cursor = piece_end
 
 
-def worked_by_day(
-    shifts: Iterable[Shift], zone: ZoneInfo, day_starts_at: time = MIDNIGHT
-) -> dict[date, int]:
-    """Seconds worked per local day (rules 1 and 2), without overtime or pay: what tip
-    pooling and planned-versus-worked count, so they agree with the timesheet."""
-    days: dict[date, int] = defaultdict(int)
-    for shift in shifts:
+def worked_pieces(shifts: Iterable[Shift]) -> Iterator[tuple[Shift, datetime, datetime]]:
+    """One person's worked intervals (rule 1), in time order, each moment counted once.
+
+    Corrections refuse overlapping entries, but rows written before that check may still
+    overlap: time already covered by an earlier entry (from its clock-in to its clock-out)
+    is not counted again on a later one, so no minute is paid twice.
+    """
+    covered: datetime | None = None
+    for shift in sorted(shifts, key=lambda s: s.clock_in):
         if shift.clock_out is None:
             continue
         for start, end in _worked_intervals(shift):
-            for day, seconds in split_by_day(start, end, zone, day_starts_at):
-                days[day] += seconds
+            if covered is not None:
+                start = max(start, covered)
+            if start < end:
+                yield shift, start, end
+        covered = shift.clock_out if covered is None else max(covered, shift.clock_out)
+
+
+def worked_by_day(
+    shifts: Iterable[Shift], zone: ZoneInfo, day_starts_at: time = MIDNIGHT
+) -> dict[date, int]:
+    """Seconds one person worked per local day (rules 1 and 2), without overtime or pay:
+    what tip pooling and planned-versus-worked count, so they agree with the timesheet."""
+    days: dict[date, int] = defaultdict(int)
+    for _, start, end in worked_pieces(shifts):
+        for day, seconds in split_by_day(start, end, zone, day_starts_at):
+            days[day] += seconds
     return dict(days)
 
 
 def compute(
     shifts: Iterable[Shift], rules: Rules, zone: ZoneInfo
 ) -> tuple[dict[Any, ShiftPay], dict[date, DayTotal]]:
-    """Per shift and per local day: seconds worked, overtime seconds, gross pay."""
+    """Of one person's shifts, per shift and per local day: seconds worked, overtime
+    seconds, gross pay."""
     pieces: list[tuple[date, Shift, int]] = []  # in time order
-    for shift in sorted(shifts, key=lambda s: s.clock_in):
-        if shift.clock_out is None:
-            continue
-        for start, end in _worked_intervals(shift):
-            pieces.extend((day, shift, seconds) for day, seconds in split_by_day(start, end, zone))
+    for shift, start, end in worked_pieces(shifts):
+        pieces.extend((day, shift, seconds) for day, seconds in split_by_day(start, end, zone))
     daily_limit = int(rules.daily_hours * 3600)
     weekly_limit = int(rules.weekly_hours * 3600)
     day_used: dict[date, int] = defaultdict(int)
