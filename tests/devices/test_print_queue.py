@@ -182,6 +182,38 @@ async def test_loopback_printers_are_refused_where_the_deployment_does_not_allow
         assert allowed.reachable is True
 
 
+async def test_a_job_queued_behind_a_backlog_waits_for_it(
+    session: AsyncSession, engine: AsyncEngine, world: World
+) -> None:
+    """A ticket queued while its printer's older tickets wait out a retry delay is not sent
+    ahead of them: when the printer is back they print in the order they were queued."""
+    printer = await printer_row(session, world.a1, refused_port(), stations=["grill"])
+    first = await ticket_row(session, world.a1, "grill")
+    await queue_ticket_prints(session, world.a1, [first], actor_id=None)
+    await session.commit()
+    assert await deliver(engine) == 0  # refused: the first ticket backs off
+
+    async with PrinterServer() as server:
+        await move_printer(session, printer, server.port)  # back, at a new address
+        second = await ticket_row(session, world.a1, "grill")
+        await queue_ticket_prints(session, world.a1, [second], actor_id=None)
+        await session.commit()
+        assert await deliver(engine) == 0  # held behind the first
+        held, waiting = sorted(await jobs_of(session, world.a1), key=lambda j: j.created_at)[::-1]
+        assert (held.status, held.attempts) == ("queued", 0)
+        assert held.next_attempt_at == waiting.next_attempt_at
+        assert server.received == []
+
+        async with asyncio.timeout(15):
+            await _heartbeat_online(engine, printer.id)  # the backlog is due at once
+        assert await deliver(engine) == 2
+        received = await server.wait_for(2)
+    assert [
+        b"#" + str(t.ticket_number).encode() in data
+        for t, data in zip([first, second], received, strict=True)
+    ] == [True, True]
+
+
 async def test_a_round_that_outlives_its_lease_sends_nothing_twice(
     session: AsyncSession, engine: AsyncEngine, world: World
 ) -> None:

@@ -423,8 +423,15 @@ async def _claim(
                 select(HardwareDevice).where(HardwareDevice.id.in_({j.device_id for j in jobs}))
             )
         }
+        backlog = await _backlogs(session, {j.device_id for j in jobs}, now)
         claimed = []
         for job in jobs:
+            waiting = backlog.get(job.device_id)
+            if waiting is not None and waiting[0] < (job.created_at, job.id):
+                # Older jobs of this printer are waiting out a retry delay: this one waits
+                # with them, so a printer that comes back prints them in the order queued.
+                job.next_attempt_at = waiting[1]
+                continue
             device = devices.get(job.device_id)
             config = network_config(device) if device is not None and device.is_active else None
             if device is None or config is None or config.host is None:
@@ -448,6 +455,29 @@ async def _claim(
                 )
             )
         return claimed
+
+
+async def _backlogs(
+    session: AsyncSession, device_ids: set[uuid.UUID], now: datetime
+) -> dict[uuid.UUID, tuple[tuple[datetime, uuid.UUID], datetime]]:
+    """Per printer with jobs waiting out a retry delay: the oldest of them (created, id)
+    and when the next of them comes due."""
+    rows = await session.execute(
+        select(PrintJob.device_id, PrintJob.created_at, PrintJob.id, PrintJob.next_attempt_at)
+        .where(
+            PrintJob.device_id.in_(device_ids),
+            PrintJob.status == "queued",
+            PrintJob.next_attempt_at > now,
+        )
+        .order_by(PrintJob.created_at, PrintJob.id)
+    )
+    found: dict[uuid.UUID, tuple[tuple[datetime, uuid.UUID], datetime]] = {}
+    for device_id, created_at, job_id, due in rows:
+        if due is None:
+            continue
+        oldest, soonest = found.get(device_id, ((created_at, job_id), due))
+        found[device_id] = (oldest, min(soonest, due))
+    return found
 
 
 def _kick_expired(kind: str, created_at: datetime, now: datetime) -> bool:
