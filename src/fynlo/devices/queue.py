@@ -58,6 +58,9 @@ KICK_EXPIRES_AFTER = timedelta(seconds=60)
 KICK_EXPIRED = "drawer kick not sent within a minute of the sale; not sent later"
 MAX_ROUNDS = 10
 PENDING_STATUSES = ("queued", "printing")
+# Printed in the order queued: a new one waits behind its printer's backlog. A test page
+# (diagnosing the printer) and a drawer kick (for the sale at hand) go at once.
+IN_ORDER_KINDS = ("kitchen_ticket", "receipt")
 
 # session.info keys: this transaction queued jobs / the session's commit hook is installed.
 PRINTS_PENDING = "fynlo.prints_pending"
@@ -426,7 +429,7 @@ async def _claim(
         backlog = await _backlogs(session, {j.device_id for j in jobs}, now)
         claimed = []
         for job in jobs:
-            waiting = backlog.get(job.device_id)
+            waiting = backlog.get(job.device_id) if job.kind in IN_ORDER_KINDS else None
             if waiting is not None and waiting[0] < (job.created_at, job.id):
                 # Older jobs of this printer are waiting out a retry delay: this one waits
                 # with them, so a printer that comes back prints them in the order queued.
@@ -460,12 +463,13 @@ async def _claim(
 async def _backlogs(
     session: AsyncSession, device_ids: set[uuid.UUID], now: datetime
 ) -> dict[uuid.UUID, tuple[tuple[datetime, uuid.UUID], datetime]]:
-    """Per printer with jobs waiting out a retry delay: the oldest of them (created, id)
-    and when the next of them comes due."""
+    """Per printer with tickets or receipts waiting out a retry delay: the oldest of them
+    (created, id) and when the next of them comes due."""
     rows = await session.execute(
         select(PrintJob.device_id, PrintJob.created_at, PrintJob.id, PrintJob.next_attempt_at)
         .where(
             PrintJob.device_id.in_(device_ids),
+            PrintJob.kind.in_(IN_ORDER_KINDS),
             PrintJob.status == "queued",
             PrintJob.next_attempt_at > now,
         )
