@@ -49,6 +49,7 @@ from bench.support import (
     run_main,
     running_server,
     summarize,
+    targets_verdict,
     throwaway_database,
 )
 from fynlo.auth.passwords import hash_secret_sync
@@ -401,12 +402,7 @@ async def run(args: argparse.Namespace) -> int:
     if wrong:
         print("\nWrong answers (first 5):\n  " + "\n  ".join(wrong[:5]))
         return 1
-    missed = [f.name for f in figures if f.passed is False]
-    if missed:
-        print(f"\nTarget missed: {', '.join(missed)}.")
-        return 1 if args.strict else 0
-    print(f"\nAll targets met (p95 < {TARGET_P95_MS:.0f} ms).")
-    return 0
+    return targets_verdict(figures, strict=args.strict, targets=f"p95 < {TARGET_P95_MS:.0f} ms")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

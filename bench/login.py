@@ -43,6 +43,7 @@ from bench.support import (
     running_server,
     server_histogram,
     summarize,
+    targets_verdict,
     throwaway_database,
     usable_cpus,
 )
@@ -527,12 +528,7 @@ async def run(args: argparse.Namespace) -> int:
         sent = len(measured.samples) + len(warmup.samples) + len(baseline.samples)
         _print_failures(failures, sent)
         return 1
-    missed = [f.name for f in figures if f.passed is False]
-    if missed:
-        print(f"\nTarget missed: {', '.join(missed)} (spec: < {TARGET_MS:.0f} ms).")
-        return 1 if args.strict else 0
-    print(f"\nAll targets met (spec: < {TARGET_MS:.0f} ms).")
-    return 0
+    return targets_verdict(figures, strict=args.strict, targets=f"spec: < {TARGET_MS:.0f} ms")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

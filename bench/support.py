@@ -394,6 +394,17 @@ def print_figures(title: str, figures: Sequence[Figure]) -> None:
     print(rule)
 
 
+def targets_verdict(figures: Sequence[Figure], *, strict: bool, targets: str) -> int:
+    """Print which targets were missed (or that all were met); the exit status: a miss
+    fails the run only with ``--strict``."""
+    missed = [f.name for f in figures if f.passed is False]
+    if missed:
+        print(f"\nTarget missed: {', '.join(missed)} ({targets}).")
+        return 1 if strict else 0
+    print(f"\nAll targets met ({targets}).")
+    return 0
+
+
 def print_section(title: str, items: Sequence[tuple[str, str]]) -> None:
     width = max(len(k) for k, _ in items)
     print(f"\n{title}")

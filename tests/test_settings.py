@@ -60,13 +60,17 @@ def test_short_secret_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         Settings(_env_file=None)  # type: ignore[call-arg]
 
 
-def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
-    _clean_env(monkeypatch)
-    monkeypatch.setenv("FYNLO_ENVIRONMENT", "production")
+def _real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
     for i, name in enumerate(
         ("JWT_SECRET", "JWT_REFRESH_SECRET", "DATA_ENCRYPTION_KEY", "QR_SIGNING_KEY")
     ):
         monkeypatch.setenv(f"FYNLO_{name}", STRONG + str(i))
+
+
+def test_production_starts_with_real_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    _clean_env(monkeypatch)
+    monkeypatch.setenv("FYNLO_ENVIRONMENT", "production")
+    _real_secrets(monkeypatch)
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.json_logs is True
     assert settings.printers_may_use_loopback is False
@@ -80,10 +84,7 @@ def test_printers_may_be_on_loopback_in_development_and_tests(
 ) -> None:
     _clean_env(monkeypatch)
     monkeypatch.setenv("FYNLO_ENVIRONMENT", environment)
-    for i, name in enumerate(
-        ("JWT_SECRET", "JWT_REFRESH_SECRET", "DATA_ENCRYPTION_KEY", "QR_SIGNING_KEY")
-    ):
-        monkeypatch.setenv(f"FYNLO_{name}", STRONG + str(i))
+    _real_secrets(monkeypatch)
     assert Settings(_env_file=None).printers_may_use_loopback is True  # type: ignore[call-arg]
     monkeypatch.setenv("FYNLO_PRINTER_ALLOW_LOOPBACK", "false")
     assert Settings(_env_file=None).printers_may_use_loopback is False  # type: ignore[call-arg]

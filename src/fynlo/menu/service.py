@@ -79,11 +79,7 @@ def _refuse_nulls(body: RequestSchema, nullable: frozenset[str]) -> None:
 
 
 async def _menu_lock(session: AsyncSession, restaurant_id: uuid.UUID) -> None:
-    """Serialise menu writes of one restaurant so uniqueness checks cannot race.
-
-    PostgreSQL: a transaction-scoped advisory lock. SQLite write transactions already hold
-    the database lock (they begin with ``BEGIN IMMEDIATE``).
-    """
+    """Serialise menu writes of one restaurant so uniqueness checks cannot race."""
     await serialise(session, f"fynlo.menu:{restaurant_id}")
 
 
