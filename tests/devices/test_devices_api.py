@@ -409,7 +409,11 @@ async def test_updating_a_device(
 
     await session.commit()
     actions = (
-        await session.scalars(select(AuditLog.action).where(AuditLog.resource_id == printer["id"]))
+        await session.scalars(
+            select(AuditLog.action)
+            .where(AuditLog.resource_id == printer["id"])
+            .order_by(AuditLog.seq)
+        )
     ).all()
     assert actions == [
         "hardware_device.created",

@@ -113,4 +113,4 @@ async def test_a_huge_offset_is_refused_by_name(client: httpx.AsyncClient, world
         assert [d["field"] for d in response.json()["error"]["details"]] == ["offset"]
         within = await client.get(f"{url}?offset=2147483647", headers=headers)
         assert within.status_code == 200, (url, within.text)
-        assert within.json()["data"] == [] or within.json()["data"].get("items", []) == []
+        assert within.json()["data"]["items"] == []

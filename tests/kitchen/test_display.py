@@ -349,6 +349,32 @@ async def test_estimated_time_from_staff_and_items_added_to_a_ready_order(
     assert body["readyAt"] is None
     assert [o["orderId"] for o in (await board(client, cook))["activeOrders"]] == [order["id"]]
     assert (await board(client, cook))["completedToday"] == 0
+    # Announced and audited as a status change, as a recall is.
+    await session.commit()
+    back = (
+        await session.scalars(
+            select(OutboxEvent).where(
+                OutboxEvent.event_type == "order_updated",
+                OutboxEvent.restaurant_id == world.a1.id,
+            )
+        )
+    ).all()
+    assert [
+        e.payload["status"]
+        for e in back
+        if e.payload.get("previousStatus") == "ready" and e.payload["orderId"] == order["id"]
+    ] == ["preparing"]
+    changes = (
+        await session.scalars(
+            select(AuditLog.new_values).where(
+                AuditLog.action == "order.status_changed",
+                AuditLog.resource_id == order["id"],
+            )
+        )
+    ).all()
+    assert [(c["previous"], c["status"]) for c in changes if c.get("change") == "items_fired"] == [
+        ("ready", "preparing")
+    ]
 
 
 async def test_the_pass_view_judges_priority_on_what_is_still_cooking(

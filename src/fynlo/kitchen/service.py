@@ -258,26 +258,13 @@ class KitchenService:
             target = "served"
         if order.status == "ready" and statuses & {"pending", "preparing"}:
             # A dish recalled: the order is back in the kitchen's hands.
-            previous = order.status
-            order.status = "preparing"
-            order.ready_at = None
             order.version += 1
-            emit_order_event(
-                self.session,
-                self.restaurant.id,
-                "order_updated",
-                order,
-                previousStatus=previous,
-                change="recalled",
-            )
-            await self.orders._audit(
-                "order.status_changed", order, previous=previous, change="recalled"
-            )
+            await self.orders.back_to_kitchen(order, change="recalled")
             return
         if target is None:
             return
         if target == "ready":
-            order.ready_at = now
+            order.ready_at = now  # the moment its last dish was, not a moment later
         await self.session.flush()
         await self.orders.change_status(
             order.id, target, estimated_completion=None, reason=None, version=None

@@ -424,10 +424,17 @@ class OrderService:
         )
         if fired:
             if order.status == "ready":
-                # New dishes for the kitchen: the order is not ready until they are.
-                order.status = "preparing"
-                order.ready_at = None
+                await self.back_to_kitchen(order, change="items_fired")
             self._kitchen_event(order, fired)
+
+    async def back_to_kitchen(self, order: Order, *, change: str) -> None:
+        """A ready order has dishes to cook again (new ones fired, or recalled): it is
+        preparing until they are ready, announced and audited like any status change."""
+        previous = order.status
+        order.status = "preparing"
+        order.ready_at = None
+        self._event("order_updated", order, previousStatus=previous, change=change)
+        await self._audit("order.status_changed", order, previous=previous, change=change)
 
     async def _audit(self, action: str, order: Order, **new: Any) -> None:
         await record(
