@@ -142,6 +142,8 @@ def test_rule_defaults_and_a_full_setting() -> None:
         ({"enabled": True, "roleWeights": {"waiter": "NaN"}}, "roleWeights.waiter"),
         ({"enabled": True, "roleWeights": {"waiter": True}}, "roleWeights.waiter"),
         ({"enabled": True, "roleWeights": {"waiter": "lots"}}, "roleWeights.waiter"),
+        # In range but a million digits long: refused before any arithmetic sees it.
+        ({"enabled": True, "roleWeights": {"waiter": "1e-999999"}}, "roleWeights.waiter"),
     ],
 )
 def test_bad_settings_fall_back_and_say_so(setting: object, problem: str) -> None:

@@ -47,6 +47,7 @@ from fynlo.models import (
 )
 from fynlo.models.identity import DEFAULT_TAX_CONFIGURATION
 from fynlo.models.inventory import MILLI
+from fynlo.staff.timesheet import hours, zone_of
 
 DEMO_FLOAT = {"GBP": Decimal("150.00"), "INR": Decimal("5000.00")}
 DEMO_GIFT_CARDS = {
@@ -661,7 +662,7 @@ class DemoLoader:
         ):
             self.report.count("shifts", False)
             return
-        zone = ZoneInfo(restaurant.timezone)
+        zone = zone_of(restaurant)
         now = utc_now()
         today = now.astimezone(zone).date()
         monday = today - timedelta(days=today.weekday())
@@ -702,7 +703,7 @@ class DemoLoader:
                 clock_in = starts - timedelta(minutes=4 + offset % 3)
                 clock_out = ends + timedelta(minutes=6 + offset % 5)
                 pause = starts + (ends - starts) / 2
-                worked = (clock_out - clock_in).total_seconds() / 3600 - 0.5
+                worked = int((clock_out - clock_in).total_seconds()) - 30 * 60
                 self.session.add(
                     TimeEntry(
                         restaurant_id=restaurant.id,
@@ -717,7 +718,7 @@ class DemoLoader:
                             }
                         ],
                         break_minutes=30,
-                        total_hours=Decimal(str(round(worked, 2))),
+                        total_hours=hours(worked),
                         hourly_rate_minor=user.hourly_rate_minor,
                     )
                 )

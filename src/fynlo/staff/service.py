@@ -493,7 +493,11 @@ class TimeClockService:
         shifts = [as_shift(e, e.hourly_rate_minor) for e in rows]
         pay, days = compute(shifts, rules, zone)
         shown = [e for e in rows if e.clock_in >= range_start]
-        pools = await tip_pools(self.session, self.restaurant, pos, first, last, zone)
+        tip_rule = TipRule.from_pos_settings(pos)
+        tips: dict[date, int] = {}
+        if tip_rule.enabled:  # pooling off: every share is 0, so the pools are not built
+            pools = await tip_pools(self.session, self.restaurant, pos, first, last, zone)
+            tips = {d: share for d, share in pools.shares_of(user.id).items() if share}
         return Timesheet(
             user=user,
             first=first,
@@ -505,6 +509,6 @@ class TimeClockService:
             pay=pay,
             days={d: t for d, t in days.items() if first <= d <= last},
             now=utc_now(),
-            tip_rule=pools.rule,
-            tips={d: share for d, share in pools.shares_of(user.id).items() if share},
+            tip_rule=tip_rule,
+            tips=tips,
         )

@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fynlo.kit.errors import Unprocessable
 from fynlo.kit.money import round_half_up
+from fynlo.orders.numbering import business_date
 
 if TYPE_CHECKING:
     from fynlo.models import Restaurant, TimeEntry
@@ -233,10 +234,8 @@ def _day_start_after(day: date, zone: ZoneInfo, day_starts_at: time, after: date
 
 
 def day_of(moment: datetime, zone: ZoneInfo, day_starts_at: time = MIDNIGHT) -> date:
-    """The local day a moment belongs to when days start at ``day_starts_at`` (the same
-    arithmetic as :func:`fynlo.orders.numbering.business_date`)."""
-    local = moment.astimezone(zone)
-    return (local - timedelta(hours=day_starts_at.hour, minutes=day_starts_at.minute)).date()
+    """The local day a moment belongs to when days start at ``day_starts_at``."""
+    return business_date(moment, zone.key, day_starts_at)
 
 
 def split_by_day(

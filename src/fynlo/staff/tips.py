@@ -49,10 +49,11 @@ from fynlo.models import Order, Payment, Restaurant, TimeEntry, User
 from fynlo.orders.numbering import business_date, business_day_bounds, parse_day_start
 from fynlo.payments import state
 from fynlo.staff.timesheet import (
+    Bounds,
     Shift,
     as_shift,
+    bounded_setting,
     check_range,
-    decimal_setting,
     worked_by_day,
     zone_of,
 )
@@ -60,6 +61,7 @@ from fynlo.staff.timesheet import (
 K = TypeVar("K")
 
 MAX_WEIGHT = Decimal(100)
+WEIGHT = Bounds(Decimal(0), MAX_WEIGHT)
 PAID_ORDER_STATUSES = ("paid", "partially_refunded", "refunded")
 
 
@@ -104,8 +106,8 @@ class TipRule:
                 problems.append(f"tipPooling.roleWeights.{role}: unknown role; ignored")
             elif weight is None:
                 problems.append(
-                    f"tipPooling.roleWeights.{role} must be a number from 0 to {MAX_WEIGHT}; "
-                    "using 1"
+                    f"tipPooling.roleWeights.{role} must be a number from 0 to {MAX_WEIGHT} "
+                    f"with at most {WEIGHT.places} decimal places; using 1"
                 )
             else:
                 weights[role] = weight
@@ -115,11 +117,7 @@ class TipRule:
 
 
 def _weight(value: object) -> Decimal | None:
-    weight = decimal_setting(value)
-    if weight is None or weight < 0 or weight > MAX_WEIGHT:
-        return None
-    # Plain notation for the answer: 100, not 1E+2; 0.5, not 0.50.
-    return Decimal(format(weight.normalize(), "f")) if weight else Decimal(0)
+    return bounded_setting(value, WEIGHT)
 
 
 def split(total: int, weights: Sequence[tuple[K, Fraction]]) -> dict[K, int]:
