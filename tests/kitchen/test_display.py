@@ -187,6 +187,45 @@ async def test_bump_recall_and_the_day_figures(
     assert whole.status_code == 200
     assert {i["kitchenStatus"] for i in whole.json()["data"]["items"]} == {"preparing"}
 
+    # Each bump and recall is announced to the displays and audited, with its station.
+    await session.commit()
+    changes = [
+        (e.payload["change"], e.payload["station"], len(e.payload["itemIds"]))
+        for e in (
+            await session.scalars(
+                select(OutboxEvent)
+                .where(
+                    OutboxEvent.event_type == "order_updated",
+                    OutboxEvent.restaurant_id == world.a1.id,
+                )
+                .order_by(OutboxEvent.created_at)
+            )
+        ).all()
+        if e.payload.get("change") in ("bumped", "items_recalled")
+    ]
+    assert changes == [
+        ("bumped", "grill", 1),
+        ("bumped", None, 1),
+        ("items_recalled", None, 1),
+        ("items_recalled", None, 1),
+    ]
+    audited = (
+        await session.scalars(
+            select(AuditLog.action)
+            .where(
+                AuditLog.resource_id == order["id"],
+                AuditLog.action.in_(("order.bumped", "order.items_recalled")),
+            )
+            .order_by(AuditLog.seq)
+        )
+    ).all()
+    assert audited == [
+        "order.bumped",
+        "order.bumped",
+        "order.items_recalled",
+        "order.items_recalled",
+    ]
+
 
 @pytest.mark.parametrize(
     ("path", "body", "field"),

@@ -382,6 +382,28 @@ async def test_the_ticket_log_and_reprints(
     ).all()
     assert [j.device_id for j in jobs][-1] == printer.id
     assert b"REPRINT" in jobs[-1].payload
+    # The displays hear of it, and the reprint is audited (the refused one was not).
+    reprints = [
+        e.payload
+        for e in (
+            await session.scalars(
+                select(OutboxEvent).where(OutboxEvent.event_type == "kitchen_ticket")
+            )
+        ).all()
+        if e.payload.get("reprint") is True
+    ]
+    assert [(e["ticketId"], e["station"]) for e in reprints] == [(grill["ticketId"], "grill")]
+    audit = (
+        await session.scalars(
+            select(AuditLog).where(
+                AuditLog.action == "kitchen_ticket.reprinted",
+                AuditLog.resource_id == grill["ticketId"],
+            )
+        )
+    ).all()
+    assert [(a.user_id, a.new_values["printJobs"]) for a in audit] == [
+        (world.users["kitchen_staff"].id, 1)
+    ]
 
     assert (await client.post(url, headers=waiter)).status_code == 403  # no kots.manage
     assert (await client.get(f"{TICKETS}/{grill['ticketId']}", headers=stranger)).status_code == 404

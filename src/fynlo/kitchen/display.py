@@ -20,13 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.db.types import utc_now
 from fynlo.kitchen.schemas import KitchenBoardOut, KitchenOrderOut
+from fynlo.kitchen.state import COOKING
 from fynlo.kitchen.tickets import KitchenRules, day_start, kitchen_rules
 from fynlo.models import Order, OrderItem
 from fynlo.models.identity import Restaurant
 from fynlo.orders import numbering
 from fynlo.orders.state import SENT_TO_KITCHEN
 
-COOKING = ("pending", "preparing")
 PRIORITY_RANK = {"urgent": 0, "high": 1, "normal": 2}
 
 _ORDER_COLUMNS = (
@@ -70,13 +70,13 @@ def item_late(
     was_late: bool | None,
     preparation_time: int,
     elapsed: float,
-    grace_minutes: int,
+    rules: KitchenRules,
 ) -> bool:
     """Late against the product's preparation time: as measured once ready, running
     until then. Items without a preparation time are never late."""
     if ready_at is not None:
         return bool(was_late)
-    return preparation_time > 0 and elapsed > (preparation_time + grace_minutes) * 60
+    return rules.is_late(elapsed, preparation_time)
 
 
 @dataclass
@@ -159,7 +159,6 @@ def build_board(
 
     Called on every poll of every display with hundreds of rows: the items are plain
     dicts, validated with their orders in one pass at the end."""
-    grace = rules.late_grace_minutes
     tickets: dict[uuid.UUID, _Ticket] = {}
     for row in rows:
         ticket = tickets.get(row[0])
@@ -184,7 +183,7 @@ def build_board(
             ticket.held += 1
             continue
         elapsed = (now - sent_at).total_seconds()
-        late = item_late(ready_at, was_late, preparation_time, elapsed, grace)
+        late = item_late(ready_at, was_late, preparation_time, elapsed, rules)
         if status in COOKING:
             ticket.remaining_seconds = max(
                 ticket.remaining_seconds, preparation_time * 60 - elapsed

@@ -130,7 +130,7 @@ class KitchenService:
             for i in order.items
             if not i.is_voided
             and i.sent_to_kitchen_at is not None
-            and i.kitchen_status in ("pending", "preparing")
+            and i.kitchen_status in state.COOKING
             and (station is None or i.kitchen_station == station)
         ]
         if not cooking:
@@ -231,11 +231,8 @@ class KitchenService:
         item.prep_seconds = (
             round(actual * 60) if actual is not None else max(0, int((now - fired).total_seconds()))
         )
-        if item.preparation_time > 0:
-            grace = (await kitchen_rules(self.session, self.restaurant)).late_grace_minutes
-            item.was_late = item.prep_seconds > (item.preparation_time + grace) * 60
-        else:
-            item.was_late = False
+        rules = await kitchen_rules(self.session, self.restaurant)
+        item.was_late = rules.is_late(item.prep_seconds, item.preparation_time)
 
     async def _follow_items(self, order: Order, now: datetime) -> None:
         live = [i for i in order.items if not i.is_voided]

@@ -11,6 +11,8 @@ ITEM_TRANSITIONS: dict[str, frozenset[str]] = {
     "ready": frozenset({"preparing", "served"}),
     "served": frozenset(),
 }
+# Items the kitchen is still working on.
+COOKING = ("pending", "preparing")
 # The spec's example body says "completed" for a dish the kitchen has finished.
 ALIASES = {"completed": "ready"}
 

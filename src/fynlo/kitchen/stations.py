@@ -25,10 +25,9 @@ from fynlo.db.types import utc_now
 from fynlo.events.outbox import emit
 from fynlo.kit.errors import Conflict, ResourceNotFound, StaleVersion
 from fynlo.kitchen.schemas import StationIn, StationOut, StationUpdate
+from fynlo.kitchen.state import COOKING
 from fynlo.models import KitchenStation, OrderItem
 from fynlo.models.identity import Restaurant
-
-COOKING = ("pending", "preparing")
 
 
 def _view(station: KitchenStation) -> dict[str, Any]:

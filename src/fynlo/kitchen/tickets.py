@@ -36,6 +36,10 @@ class KitchenRules:
     priority_order_types: frozenset[str] = frozenset({"delivery"})
     hold_later_courses: bool = False
 
+    def is_late(self, seconds: float, preparation_time: int) -> bool:
+        """Past the product's preparation time and the grace; never without one."""
+        return preparation_time > 0 and seconds > (preparation_time + self.late_grace_minutes) * 60
+
     @classmethod
     def from_settings(cls, raw: dict[str, Any] | None) -> KitchenRules:
         raw = raw or {}
