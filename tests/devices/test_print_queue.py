@@ -1011,3 +1011,30 @@ async def test_the_print_job_list(
         403,
         "permission_denied",
     )
+
+    # Nothing goes to a printer the server cannot send to: one removed (its queued job was
+    # cancelled with it), or one taken off the network.
+    assert (await client.delete(f"{DEVICES}/{dead['id']}", headers=headers)).status_code == 200
+    error_of(
+        await client.post(f"{JOBS}/{failed['id']}/reprint", headers=headers),
+        409,
+        "device_inactive",
+    )
+    usb = await client.put(
+        f"{DEVICES}/{live['id']}", json={"connectionType": "usb"}, headers=headers
+    )
+    assert usb.status_code == 200, usb.text
+    error_of(
+        await client.post(f"{JOBS}/{printed['id']}/reprint", headers=headers),
+        409,
+        "not_a_network_printer",
+    )
+    till = await Till.build(client, session, world, role="cashier")
+    order = await till.order()
+    for device, code in ((dead, "device_inactive"), (live, "not_a_network_printer")):
+        response = await client.post(
+            f"/api/orders/{order['id']}/receipt/print",
+            json={"deviceId": device["id"]},
+            headers=till.headers,
+        )
+        error_of(response, 409, code)

@@ -136,6 +136,17 @@ class PrintJobPending(Conflict):
         )
 
 
+def _sendable_printer(device: HardwareDevice) -> PrinterConfig:
+    """The configuration of an active network printer, which the server can send to; a
+    409 saying which it is not."""
+    if not device.is_active:
+        raise DeviceInactive(device)
+    config = queue.network_config(device)
+    if config is None:
+        raise NotANetworkPrinter(device)
+    return config
+
+
 def _config_error(exc: ValidationError) -> Unprocessable:
     details = validation_details([dict(error) for error in exc.errors()])
     for detail in details:
@@ -398,17 +409,9 @@ class DeviceService:
 
     # --- printing ---------------------------------------------------------------------
 
-    async def _network_printer(self, device: HardwareDevice) -> PrinterConfig:
-        if not device.is_active:
-            raise DeviceInactive(device)
-        config = queue.network_config(device)
-        if config is None:
-            raise NotANetworkPrinter(device)
-        return config
-
     async def test_print(self, device_id: uuid.UUID) -> PrintJob:
         device = await self.get(device_id)
-        config = await self._network_printer(device)
+        config = _sendable_printer(device)
         payload = render_test_page(
             device,
             config,
@@ -555,11 +558,7 @@ class PrintJobService:
             )
         device = await self.session.get(HardwareDevice, job.device_id)
         assert device is not None  # a foreign key
-        if not device.is_active:
-            raise DeviceInactive(device)
-        config = queue.network_config(device)
-        if config is None:
-            raise NotANetworkPrinter(device)
+        config = _sendable_printer(device)
         if job.status == "printed":
             again = queue.add_job(
                 self.session,
@@ -615,12 +614,7 @@ class PrintJobService:
             )
             if device is None:
                 raise ResourceNotFound("Device", device_id)
-            if not device.is_active:
-                raise DeviceInactive(device)
-            config = queue.network_config(device)
-            if config is None:
-                raise NotANetworkPrinter(device)
-            return device, config
+            return device, _sendable_printer(device)
         for device, config in await queue.network_printers(self.session, self.restaurant.id):
             if config.receipts:
                 return device, config
