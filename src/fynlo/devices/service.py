@@ -15,7 +15,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
-from fynlo.authz.context import restaurant_settings
 from fynlo.db.locking import lock_for_update
 from fynlo.db.types import utc_now
 from fynlo.devices import queue
@@ -38,7 +37,7 @@ from fynlo.kit.errors import (
 )
 from fynlo.kit.handlers import validation_details
 from fynlo.kit.pagination import PageParams
-from fynlo.models import HardwareDevice, KitchenTicket, Payment, PrintJob, Restaurant, User
+from fynlo.models import HardwareDevice, KitchenTicket, Payment, PrintJob, Restaurant
 from fynlo.orders import receipts
 from fynlo.orders.service import OrderService
 
@@ -623,10 +622,9 @@ class PrintJobService:
     async def print_receipt(self, order_id: uuid.UUID, device_id: uuid.UUID | None) -> PrintJob:
         """The order's receipt, built like ``GET /api/orders/{id}/receipt`` (same totals),
         plus the payments taken, for the printer's width."""
-        order = await OrderService(self.session, self.subject, self.restaurant).get(order_id)
+        orders = OrderService(self.session, self.subject, self.restaurant)
+        order = await orders.get(order_id)
         device, config = await self._receipt_printer(device_id)
-        settings = await restaurant_settings(self.session, self.restaurant)
-        server = await self.session.get(User, order.employee_id) if order.employee_id else None
         payments = await self.session.scalars(
             select(Payment)
             .where(
@@ -636,10 +634,8 @@ class PrintJobService:
             )
             .order_by(Payment.created_at, Payment.id)
         )
-        built = receipts.build_receipt(
+        built = await orders.receipt(
             order,
-            self.restaurant,
-            dict(settings.receipt_settings) if settings is not None else {},
             [
                 receipts.ReceiptPayment(
                     method=p.method,
@@ -649,7 +645,6 @@ class PrintJobService:
                 )
                 for p in payments
             ],
-            server_name=f"{server.first_name} {server.last_name[:1]}." if server else None,
         )
         payload = render_receipt(built, columns=config.columns, code_page=config.code_page)
         job = queue.add_job(

@@ -11,7 +11,7 @@ from fastapi import Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from fynlo.auth.subject import Subject, require_permission
-from fynlo.authz.context import CurrentRestaurant, restaurant_settings
+from fynlo.authz.context import CurrentRestaurant
 from fynlo.kit.errors import Unprocessable
 from fynlo.kit.idempotency import idempotent
 from fynlo.kit.money import to_major
@@ -19,7 +19,7 @@ from fynlo.kit.pagination import Page, PageParams, page_params
 from fynlo.kit.routing import router
 from fynlo.kit.schemas import Envelope, ok
 from fynlo.kit.unit_of_work import SessionDep
-from fynlo.models import Order, OrderItem, User
+from fynlo.models import Order, OrderItem
 from fynlo.orders import pricing, receipts, state
 from fynlo.orders.schemas import (
     ModifierOut,
@@ -364,15 +364,9 @@ async def receipt(
             "width must be 42 or 48 columns",
             details=[{"field": "width", "message": "must be 42 or 48"}],
         )
-    order = await OrderService(session, subject, restaurant).get(order_id)
-    settings = await restaurant_settings(session, restaurant)
-    server = await session.get(User, order.employee_id) if order.employee_id else None
-    built = receipts.build_receipt(
-        order,
-        restaurant,
-        dict(settings.receipt_settings) if settings is not None else {},
-        server_name=f"{server.first_name} {server.last_name[:1]}." if server else None,
-    )
+    service = OrderService(session, subject, restaurant)
+    order = await service.get(order_id)
+    built = await service.receipt(order)
     if format == "html":
         return HTMLResponse(receipts.render_html(built))
     if format == "pdf":

@@ -26,9 +26,9 @@ from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
 from fynlo.kitchen.tickets import kitchen_rules, send_to_kitchen, void_in_kitchen
 from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
-from fynlo.models import Category, ModifierGroup, Order, OrderItem, Product, Restaurant
+from fynlo.models import Category, ModifierGroup, Order, OrderItem, Product, Restaurant, User
 from fynlo.models.inventory import MILLI
-from fynlo.orders import numbering, pricing, state
+from fynlo.orders import numbering, pricing, receipts, state
 from fynlo.orders.events import emit_order_event
 from fynlo.orders.schemas import (
     DiscountIn,
@@ -168,6 +168,21 @@ class OrderService:
         if order is None:
             raise ResourceNotFound("Order", order_id)
         return order
+
+    async def receipt(
+        self, order: Order, payments: Sequence[receipts.ReceiptPayment] = ()
+    ) -> receipts.Receipt:
+        """The order's receipt with the restaurant's receipt settings and its server's name:
+        the one ``GET /api/orders/{id}/receipt`` shows and the printer prints."""
+        settings = await restaurant_settings(self.session, self.restaurant)
+        server = await self.session.get(User, order.employee_id) if order.employee_id else None
+        return receipts.build_receipt(
+            order,
+            self.restaurant,
+            dict(settings.receipt_settings) if settings is not None else {},
+            payments,
+            server_name=f"{server.first_name} {server.last_name[:1]}." if server else None,
+        )
 
     async def lock(self, order_id: uuid.UUID, version: int | None) -> Order:
         order = await self.session.scalar(
