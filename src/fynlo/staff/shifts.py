@@ -218,23 +218,24 @@ class ShiftService:
         if ends_at - starts_at > MAX_SHIFT_LENGTH:
             raise invalid(f"{prefix}endsAt", "a shift lasts at most 16 hours")
 
-    async def _first_overlap(
-        self, user_id: uuid.UUID, starts_at: datetime, ends_at: datetime, ignore: Sequence[Any]
-    ) -> PlannedShift | None:
-        # Every restaurant the planner reaches (an owner's other restaurants too), the same
-        # set on both databases: row-level security on PostgreSQL hides the others anyway.
+    async def _planned_around(
+        self, candidates: Sequence[_Candidate], ignore: Sequence[Any]
+    ) -> list[PlannedShift]:
+        """The planned shifts of the candidates' people within the span they cover, in one
+        query, earliest first. Every restaurant the planner reaches (an owner's other
+        restaurants too), the same set on both databases: row-level security on PostgreSQL
+        hides the others anyway."""
         statement = select(PlannedShift).where(
             self.subject.scope.clause(PlannedShift.restaurant_id),
-            PlannedShift.user_id == user_id,
-            PlannedShift.starts_at < ends_at,
-            PlannedShift.ends_at > starts_at,
+            PlannedShift.user_id.in_({c.user.id for c in candidates}),
+            PlannedShift.starts_at < max(c.ends_at for c in candidates),
+            PlannedShift.ends_at > min(c.starts_at for c in candidates),
         )
         if ignore:
             statement = statement.where(PlannedShift.id.not_in(ignore))
-        found: PlannedShift | None = await self.session.scalar(
-            statement.order_by(PlannedShift.starts_at).limit(1)
+        return list(
+            await self.session.scalars(statement.order_by(PlannedShift.starts_at, PlannedShift.id))
         )
-        return found
 
     async def _check_overlaps(
         self, candidates: Sequence[_Candidate], ignore: Sequence[uuid.UUID] = ()
@@ -258,9 +259,19 @@ class ShiftService:
                         other_field=first.field,
                     )
         await self._person_locks(by_user)
+        if not candidates:
+            return
+        planned = await self._planned_around(candidates, ignore)
         for candidate in candidates:
-            other = await self._first_overlap(
-                candidate.user.id, candidate.starts_at, candidate.ends_at, ignore
+            other = next(
+                (
+                    shift
+                    for shift in planned
+                    if shift.user_id == candidate.user.id
+                    and shift.starts_at < candidate.ends_at
+                    and shift.ends_at > candidate.starts_at
+                ),
+                None,
             )
             if other is not None:
                 elsewhere = (
