@@ -56,6 +56,30 @@ Write endpoints marked with the `Idempotency-Key` header replay their first resp
 """
 
 
+# Objects the collector lets a server allocate between two young-generation passes, and the
+# passes between two older ones. CPython's defaults (700, 10, 10) suit short scripts: a server
+# that sends one event to 1,000 sockets allocates tens of thousands of short-lived objects
+# (tasks, frames, packets), and with the defaults the young passes promote them while they
+# are still alive, which fills the oldest generation and sets off a full pass every few
+# seconds. A full pass over the heap of 1,000 connections took 130-190 ms on the benchmark
+# machine, the whole event loop stopped meanwhile (bench/realtime.py: p99 175 ms with the
+# defaults, 44 ms with these). Garbage without cycles is freed by reference counting either
+# way; only cyclic garbage waits longer, a few MB at most.
+SERVING_GC_THRESHOLDS = (50_000, 20, 10)
+
+
+def tune_collector_for_serving() -> None:
+    """Collector settings for a long-running server process (``fynlo serve``).
+
+    What start-up built lives as long as the process, so it is frozen out of the collector's
+    full passes, and the thresholds are raised (``SERVING_GC_THRESHOLDS``). Not for apps
+    built and dropped many times in one process (the tests): what is frozen is never freed.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*SERVING_GC_THRESHOLDS)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -106,12 +130,7 @@ def create_app(
         if kicker is not None:
             await kicker.start()
         if freeze_after_startup:
-            # What start-up built lives as long as the server process: keep it out of the
-            # collector's full passes, which otherwise walk it on every gen-2 collection
-            # (tens of ms). Not for apps built and dropped many times in one process (the
-            # tests): what is frozen is never freed.
-            gc.collect()
-            gc.freeze()
+            tune_collector_for_serving()
         try:
             yield
         finally:
