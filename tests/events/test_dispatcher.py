@@ -95,3 +95,21 @@ async def test_events_of_one_transaction_are_published_in_the_order_they_were_em
 
     assert await OutboxDispatcher(create_sessionmaker(engine), publisher).dispatch_once() == 40
     assert [d.payload["eventId"] for d in publisher.sent] == [str(i) for i in ids]
+
+
+async def test_a_woken_round_skips_the_look_ahead_and_numbering_goes_on_across_batches(
+    engine: AsyncEngine, session: AsyncSession, world: World
+) -> None:
+    publisher = Recorder()
+    dispatcher = OutboxDispatcher(create_sessionmaker(engine), publisher, batch_size=2)
+    assert await dispatcher.dispatch_once(look_first=False) == 0  # nothing waiting
+
+    for n in range(5):
+        emit(session, world.a1.id, "notification", {"message": f"n{n}"})
+    await session.commit()
+
+    assert await dispatcher.dispatch_once(look_first=False) == 2
+    assert await dispatcher.dispatch_once(look_first=False) == 2
+    assert await dispatcher.dispatch_once() == 1
+    assert await dispatcher.dispatch_once(look_first=False) == 0
+    assert [d.payload["sequence"] for d in publisher.sent] == [1, 2, 3, 4, 5]

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fynlo.db.engine import write_intent
@@ -31,6 +31,15 @@ log = structlog.get_logger(__name__)
 
 # pg_advisory_xact_lock key: "fynlo outbox" (any constant shared by every replica).
 DISPATCH_LOCK_KEY = 0x46594E4C4F0B
+
+
+# The oldest unpublished events and, on each row, the last sequence number given: one query.
+_BATCH = (
+    select(OutboxEvent, select(func.max(OutboxEvent.sequence)).scalar_subquery())
+    .where(OutboxEvent.published_at.is_(None))
+    .order_by(OutboxEvent.created_at, OutboxEvent.id)
+    .limit(bindparam("batch_size"))
+)
 
 
 class PublishFailed(Exception):
@@ -74,10 +83,15 @@ class OutboxDispatcher:
             )
         return found is not None
 
-    async def dispatch_once(self) -> int | None:
+    async def dispatch_once(self, *, look_first: bool = True) -> int | None:
         """Publish one batch; the number published, or None if another dispatcher holds
-        the turn."""
-        if not await self._pending():
+        the turn.
+
+        ``look_first`` reads whether anything is waiting before taking the write turn (a
+        poll usually finds nothing, and on SQLite the turn is the database's write lock);
+        a round that was woken by a commit, or follows a full batch, skips that query.
+        """
+        if look_first and not await self._pending():
             return 0
         async with write_intent(), self._sessionmaker() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
@@ -86,15 +100,11 @@ class OutboxDispatcher:
                 )
                 if not turn:
                     return None
-            events = (
-                await session.scalars(
-                    select(OutboxEvent)
-                    .where(OutboxEvent.published_at.is_(None))
-                    .order_by(OutboxEvent.created_at, OutboxEvent.id)
-                    .limit(self._batch_size)
-                )
-            ).all()
-            last = await session.scalar(select(func.max(OutboxEvent.sequence))) or 0
+            rows = (await session.execute(_BATCH, {"batch_size": self._batch_size})).all()
+            if not rows:
+                return 0
+            events = [event for event, _ in rows]
+            last = rows[0][1] or 0
             now = utc_now()
             published: list[OutboxEvent] = []
             for event in events:
@@ -122,21 +132,24 @@ class OutboxDispatcher:
 
     async def run(self) -> None:
         """Publish until cancelled: at once when woken, else every ``poll_seconds``."""
+        look_first = True
         while True:
             self._wake.clear()
             try:
-                published = await self.dispatch_once()
+                published = await self.dispatch_once(look_first=look_first)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("outbox_dispatch_failed")
                 published = 0
             if published == self._batch_size:
+                look_first = False
                 continue
             if published is None:  # another replica's turn: look again soon
                 await asyncio.sleep(min(0.05, self._poll_seconds))
+                look_first = True
                 continue
-            await wait_for_wake(self._wake, self._poll_seconds)
+            look_first = not await wait_for_wake(self._wake, self._poll_seconds)
 
 
 async def prune_published(
