@@ -13,9 +13,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm.util import identity_key
 
 from fynlo.db.types import utc_now
 from fynlo.db.upsert import conflict_insert_for
@@ -62,20 +61,23 @@ def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 _LOCKED_HEAD = (
-    select(AuditChainHead)
+    select(AuditChainHead.seq, AuditChainHead.hash)
     .where(AuditChainHead.chain_key == bindparam("chain_key"))
     .with_for_update()
-    .execution_options(populate_existing=True)
+)
+_MOVE_HEAD = (
+    update(AuditChainHead)
+    .where(AuditChainHead.chain_key == bindparam("head_key"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+    .execution_options(synchronize_session=False)
 )
 
 
-async def _locked_head(session: AsyncSession, chain_key: str) -> AuditChainHead:
-    """The chain's head, locked until commit; a chain's first row creates it."""
-    if session.identity_map.get(identity_key(AuditChainHead, chain_key)) is not None:
-        # An earlier row of this session moved the head: write it before reading it back.
-        await session.flush()
+async def _locked_head(session: AsyncSession, chain_key: str) -> tuple[int, str]:
+    """The chain's last ``(seq, hash)``, its head row locked until commit; a chain's first
+    row creates the head. Plain statements, not ORM objects: every audited write runs this."""
     params = {"chain_key": chain_key}
-    head = await session.scalar(_LOCKED_HEAD, params)
+    head = (await session.execute(_LOCKED_HEAD, params)).first()
     if head is None:
         insert = conflict_insert_for(session)
         await session.execute(
@@ -83,8 +85,8 @@ async def _locked_head(session: AsyncSession, chain_key: str) -> AuditChainHead:
             .values(chain_key=chain_key, seq=0, hash=GENESIS)
             .on_conflict_do_nothing(index_elements=["chain_key"])
         )
-        head = (await session.execute(_LOCKED_HEAD, params)).scalar_one()
-    return head
+        head = (await session.execute(_LOCKED_HEAD, params)).one()
+    return int(head[0]), str(head[1])
 
 
 async def record(
@@ -100,7 +102,7 @@ async def record(
 ) -> AuditLog:
     """Append one row in the caller's transaction (so it commits or rolls back with it)."""
     chain_key = str(restaurant_id) if restaurant_id else PLATFORM_CHAIN
-    head = await _locked_head(session, chain_key)
+    last_seq, last_hash = await _locked_head(session, chain_key)
     row = AuditLog(
         id=uuid.uuid4(),
         restaurant_id=restaurant_id,
@@ -114,13 +116,16 @@ async def record(
         user_agent=(actor.user_agent or "")[:500] or None,
         created_at=utc_now(),
         chain_key=chain_key,
-        seq=head.seq + 1,
-        prev_hash=head.hash,
+        seq=last_seq + 1,
+        prev_hash=last_hash,
     )
     row.hash = _row_hash(row)
+    # The head moves now (it stays locked until commit); the row is flushed with the rest
+    # of the request's changes, after the rows it refers to.
+    await session.execute(
+        _MOVE_HEAD, {"head_key": chain_key, "new_seq": row.seq, "new_hash": row.hash}
+    )
     session.add(row)
-    head.seq, head.hash = row.seq, row.hash
-    # Flushed with the rest of the request's changes: the head stays locked until commit.
     return row
 
 
