@@ -63,8 +63,8 @@ Write endpoints marked with the `Idempotency-Key` header replay their first resp
 # are still alive, which fills the oldest generation and sets off a full pass every few
 # seconds. A full pass over the heap of 1,000 connections took 130-190 ms on the benchmark
 # machine, the whole event loop stopped meanwhile (bench/realtime.py: p99 175 ms with the
-# defaults, 44 ms with these). Garbage without cycles is freed by reference counting either
-# way; only cyclic garbage waits longer, a few MB at most.
+# defaults, 45-52 ms with these, and the same memory). Garbage without cycles is freed by
+# reference counting either way; only garbage in cycles waits longer for its pass.
 SERVING_GC_THRESHOLDS = (50_000, 20, 10)
 
 

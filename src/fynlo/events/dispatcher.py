@@ -101,10 +101,8 @@ class OutboxDispatcher:
                 if not turn:
                     return None
             rows = (await session.execute(_BATCH, {"batch_size": self._batch_size})).all()
-            if not rows:
-                return 0
             events = [event for event, _ in rows]
-            last = rows[0][1] or 0
+            last = (rows[0][1] if rows else None) or 0
             now = utc_now()
             published: list[OutboxEvent] = []
             for event in events:
