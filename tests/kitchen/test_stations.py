@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,7 +13,14 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fynlo.models import AuditLog, HardwareDevice, KitchenStation, OutboxEvent, PrintJob
+from fynlo.models import (
+    AuditLog,
+    HardwareDevice,
+    KitchenStation,
+    KitchenTicket,
+    OutboxEvent,
+    PrintJob,
+)
 from tests.conftest import make_client
 from tests.kitchen.test_display import placed
 from tests.kitchen.test_tickets import line, menu
@@ -344,9 +352,14 @@ async def test_the_ticket_log_and_reprints(
     assert grill["kind"] == "new"
     only_grill = await client.get(TICKETS, params={"station": "grill", "kind": "new"}, headers=cook)
     assert [t["ticketId"] for t in only_grill.json()["data"]["items"]] == [grill["ticketId"]]
-    assert (await client.get(f"{TICKETS}/{grill['ticketId']}", headers=cook)).json()["data"][
-        "ticketNumber"
-    ] == grill["ticketNumber"]
+    one = (await client.get(f"{TICKETS}/{grill['ticketId']}", headers=cook)).json()["data"]
+    assert one == grill
+    stored = await session.get(KitchenTicket, uuid.UUID(grill["ticketId"]))
+    assert stored is not None
+    assert one["orderId"] == order["id"] == str(stored.order_id)
+    assert (one["printCount"], one["lastPrintedAt"]) == (0, None)
+    assert datetime.fromisoformat(one["createdAt"]) == stored.created_at
+    assert one["businessDate"] == stored.business_date.isoformat()
     by_day = await client.get(TICKETS, params={"date": grill["businessDate"]}, headers=cook)
     assert by_day.json()["data"]["pagination"]["total"] == 2
     assert (

@@ -37,21 +37,13 @@ class NoPrinterForStation(Conflict):
 
 
 def ticket_out(ticket: KitchenTicket) -> TicketOut:
-    return TicketOut(
-        ticket_id=ticket.id,
-        ticket_number=ticket.ticket_number,
-        kind=ticket.kind,
-        station=ticket.station,
-        order_id=ticket.order_id,
-        order_number=ticket.order_number,
-        table_number=ticket.table_number,
-        order_type=ticket.order_type,
-        items=ticket.items,
-        notes=ticket.notes,
-        business_date=ticket.business_date,
-        created_at=ticket.created_at,
-        print_count=ticket.print_count,
-        last_printed_at=ticket.last_printed_at,
+    """The API's ticket: the fields its event carries, and how often it was printed."""
+    return TicketOut.model_validate(
+        {
+            **ticket_payload(ticket),
+            "printCount": ticket.print_count,
+            "lastPrintedAt": ticket.last_printed_at,
+        }
     )
 
 
