@@ -6,18 +6,25 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import structlog
 from fastapi import FastAPI
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from pydantic.alias_generators import to_camel as _camel
 from sqlalchemy import UniqueConstraint
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from fynlo.db.base import Base
-from fynlo.kit.errors import AlreadyExists, FynloError
+from fynlo.kit.errors import AlreadyExists, FynloError, ServiceUnavailable
+
+log = structlog.get_logger("fynlo.request")
+
+# Seconds a caller is told to wait when every database connection was busy.
+POOL_BUSY_RETRY_AFTER = 1
 
 _HTTP_CODES = {
     400: "bad_request",
@@ -151,8 +158,23 @@ async def handle_integrity_error(request: Request, exc: Exception) -> JSONRespon
     return error_response(request, 409, "conflict", "The change conflicts with existing data", None)
 
 
+async def handle_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
+    """Every database connection stayed busy for the pool timeout: the server is overloaded,
+    not broken. The request wrote nothing (it never got a connection), so the caller can
+    retry it as it is; a 503 with ``Retry-After`` says so, where a 500 would not."""
+    assert isinstance(exc, PoolTimeout)
+    log.warning("database_pool_exhausted", method=request.method, path=request.url.path)
+    error = ServiceUnavailable(
+        f"Every database connection is busy; nothing was saved, retry in {POOL_BUSY_RETRY_AFTER} s",
+        details={"retryAfter": POOL_BUSY_RETRY_AFTER},
+        headers={"Retry-After": str(POOL_BUSY_RETRY_AFTER)},
+    )
+    return await handle_fynlo_error(request, error)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, handle_integrity_error)
+    app.add_exception_handler(PoolTimeout, handle_pool_timeout)
     app.add_exception_handler(FynloError, handle_fynlo_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_http_exception)
