@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fynlo.db.base import table_of
 from fynlo.db.types import utc_now
 from fynlo.db.upsert import conflict_insert_for
 from fynlo.models import AuditChainHead, AuditLog
@@ -60,16 +61,17 @@ def _jsonable(values: dict[str, Any] | None) -> dict[str, Any] | None:
     return loaded
 
 
+# Core statements (every audited write runs both), see table_of.
+_HEADS = table_of(AuditChainHead)
 _LOCKED_HEAD = (
-    select(AuditChainHead.seq, AuditChainHead.hash)
-    .where(AuditChainHead.chain_key == bindparam("chain_key"))
+    select(_HEADS.c.seq, _HEADS.c.hash)
+    .where(_HEADS.c.chain_key == bindparam("chain_key"))
     .with_for_update()
 )
 _MOVE_HEAD = (
-    update(AuditChainHead)
-    .where(AuditChainHead.chain_key == bindparam("head_key"))
+    update(_HEADS)
+    .where(_HEADS.c.chain_key == bindparam("head_key"))
     .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
-    .execution_options(synchronize_session=False)
 )
 
 
@@ -81,7 +83,7 @@ async def _locked_head(session: AsyncSession, chain_key: str) -> tuple[int, str]
     if head is None:
         insert = conflict_insert_for(session)
         await session.execute(
-            insert(AuditChainHead)
+            insert(_HEADS)
             .values(chain_key=chain_key, seq=0, hash=GENESIS)
             .on_conflict_do_nothing(index_elements=["chain_key"])
         )

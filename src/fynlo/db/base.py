@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import MetaData, Uuid, func
+from sqlalchemy import MetaData, Table, Uuid, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from fynlo.db.types import JSONType, UTCDateTime, utc_now
@@ -28,6 +28,14 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONType,
         list[Any]: JSONType,
     }
+
+
+def table_of(model: type[Base]) -> Table:
+    """A model's table, for Core statements on hot paths: an ORM-enabled ``insert`` or
+    ``update`` of the model costs more CPU than the round trip it makes."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class TimestampedMixin:

@@ -12,6 +12,7 @@ from sqlalchemy import bindparam
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
+from fynlo.db.base import table_of
 from fynlo.db.upsert import conflict_insert
 from fynlo.models import KitchenTicketCounter, OrderNumberCounter
 
@@ -41,8 +42,9 @@ Counter = type[OrderNumberCounter] | type[KitchenTicketCounter]
 @cache
 def _next_sequence_statement(dialect: str, counter: Counter) -> ReturningInsert[Any]:
     insert = conflict_insert(dialect)
+    table = table_of(counter)
     return (
-        insert(counter)
+        insert(table)
         .values(
             restaurant_id=bindparam("restaurant_id"),
             business_date=bindparam("business_date"),
@@ -50,9 +52,9 @@ def _next_sequence_statement(dialect: str, counter: Counter) -> ReturningInsert[
         )
         .on_conflict_do_update(
             index_elements=["restaurant_id", "business_date"],
-            set_={"last_value": counter.last_value + 1},
+            set_={"last_value": table.c.last_value + 1},
         )
-        .returning(counter.last_value)
+        .returning(table.c.last_value)
     )
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import joinedload
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
 from fynlo.authz.context import restaurant_settings
+from fynlo.db.bulk import insert_as_loaded
 from fynlo.db.locking import lock_for_update
 from fynlo.db.types import utc_now
 from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
@@ -563,8 +564,9 @@ class OrderService:
         deduct_now = deduct_stock_on(context.pos) == "create"
         order.stock_deducted = deduct_now
         self._reprice(order, context)
-        self.session.add(order)
-        await self.session.flush()
+        for item in items:
+            item.order_id = order.id
+        await insert_as_loaded(self.session, [order], items)
         if deduct_now:
             await self._move_stock(order, items, "sale")
         self._event("new_order", order, itemCount=sum(i.quantity for i in items))
