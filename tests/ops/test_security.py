@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+import structlog
 from asgi_lifespan import LifespanManager
 from fastapi import Request
 
@@ -127,3 +128,28 @@ async def test_json_logs_carry_the_request_id(
         from fynlo.kit.logging import configure_logging
 
         configure_logging(json_logs=False, level="WARNING")
+
+
+def test_console_tracebacks_leave_out_locals(capsys: pytest.CaptureFixture[str]) -> None:
+    """The development log prints a plain traceback: no frame's locals (a password), and no
+    rich panel that costs a busy server tens of milliseconds per error."""
+    from fynlo.kit.logging import configure_logging
+
+    def sign_in() -> None:
+        password = "Console-Secret-99"  # the value must not reach the log
+        raise RuntimeError(f"refused ({len(password)} characters)")
+
+    configure_logging(json_logs=False, level="INFO")
+    try:
+        try:
+            sign_in()
+        except RuntimeError:
+            structlog.get_logger("fynlo.test").exception("sign_in_failed")
+        err = capsys.readouterr().err
+    finally:
+        configure_logging(json_logs=False, level="WARNING")
+    assert "sign_in_failed" in err
+    assert "Traceback (most recent call last)" in err
+    assert "RuntimeError: refused (17 characters)" in err
+    assert "Console-Secret-99" not in err
+    assert "╭" not in err  # no rich panel

@@ -34,7 +34,11 @@ def configure_logging(*, json_logs: bool, level: str = "INFO") -> None:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # A plain traceback: rich's panels print every frame's locals (a password, a token)
+        # into the log, and take tens of milliseconds of CPU to draw each one.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
