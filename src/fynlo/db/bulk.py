@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, cast
 
 from sqlalchemy import Column, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.sql.dml import Insert
 
 from fynlo.db.base import Base, table_of
 
@@ -26,12 +28,25 @@ def _default(column: Column[Any]) -> Any:
     raise ValueError(f"{column} has a SQL-expression default: set it before inserting")
 
 
+@cache
+def _columns(model: type[Base]) -> tuple[tuple[str, Column[Any]], ...]:
+    """(attribute, column) of every mapped column of ``model``, read once per model."""
+    return tuple(
+        (prop.key, cast(Column[Any], prop.columns[0])) for prop in inspect(model).column_attrs
+    )
+
+
+@cache
+def _insert(model: type[Base]) -> Insert:
+    return insert(table_of(model))
+
+
 def _rows(instances: Sequence[Base]) -> list[dict[str, Any]]:
-    mapper = inspect(type(instances[0]))
-    columns = [(prop.key, cast(Column[Any], prop.columns[0])) for prop in mapper.column_attrs]
+    model = type(instances[0])
+    columns = _columns(model)
     rows = []
     for instance in instances:
-        if type(instance) is not mapper.class_:
+        if type(instance) is not model:
             raise TypeError("each group of insert_as_loaded holds objects of one model")
         loaded = instance.__dict__
         row = {}
@@ -57,7 +72,7 @@ async def insert_as_loaded(session: AsyncSession, *groups: Sequence[Base]) -> No
     """
     groups = tuple(group for group in groups if group)
     for group in groups:
-        await session.execute(insert(table_of(type(group[0]))), _rows(group))
+        await session.execute(_insert(type(group[0])), _rows(group))
     for group in groups:
         for instance in group:
             make_transient_to_detached(instance)
