@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import AsyncExitStack
 
+import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -18,9 +19,9 @@ POOL_SIZE = 2
 
 
 async def test_busy_pool_is_a_503_that_saves_nothing(
-    settings: Settings, engine: AsyncEngine, request: object
+    settings: Settings, engine: AsyncEngine, request: pytest.FixtureRequest
 ) -> None:
-    request.node.extra_tables = ("probe_widgets",)  # type: ignore[attr-defined]
+    request.node.extra_tables = ("probe_widgets",)
     async with engine.begin() as conn:
         await conn.run_sync(probe_metadata.create_all)
     tight = settings.model_copy(

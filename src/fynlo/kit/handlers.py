@@ -160,8 +160,9 @@ async def handle_integrity_error(request: Request, exc: Exception) -> JSONRespon
 
 async def handle_pool_timeout(request: Request, exc: Exception) -> JSONResponse:
     """Every database connection stayed busy for the pool timeout: the server is overloaded,
-    not broken. The request wrote nothing (it never got a connection), so the caller can
-    retry it as it is; a 503 with ``Retry-After`` says so, where a 500 would not."""
+    not broken. An error answer rolls the request's transaction back, so nothing of it was
+    saved and the caller can retry it as it is; a 503 with ``Retry-After`` says so, where a
+    500 would not."""
     assert isinstance(exc, PoolTimeout)
     log.warning("database_pool_exhausted", method=request.method, path=request.url.path)
     error = ServiceUnavailable(
