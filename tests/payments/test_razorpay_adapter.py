@@ -312,14 +312,14 @@ async def test_refund_key_reused_for_another_amount_is_refused(
 async def test_timeout_is_unavailable_and_the_retry_finds_the_refund(
     fake: RazorpayFake,
 ) -> None:
-    provider = RazorpayProvider(KEY_ID, KEY_SECRET, WEBHOOK_SECRET, base_url=fake.url, timeout=0.3)
+    provider = RazorpayProvider(KEY_ID, KEY_SECRET, WEBHOOK_SECRET, base_url=fake.url, timeout=1.0)
     payment_id = await paid(provider, fake)
-    fake.delay_next(1.0)
+    fake.delay_next(2.5)
 
     started = time.monotonic()
     with pytest.raises(ProviderUnavailable):
         await provider.refund(payment_id, 45_000, idempotency_key="refund-timeout-1")
-    assert time.monotonic() - started < 0.9  # gave up at its own timeout
+    assert time.monotonic() - started < 2.0  # gave up at its own timeout, before the answer
     assert len(fake.refunds) == 1  # ... although Razorpay did refund
 
     retried = await provider.refund(payment_id, 45_000, idempotency_key="refund-timeout-1")
@@ -330,9 +330,9 @@ async def test_timeout_is_unavailable_and_the_retry_finds_the_refund(
 
 
 async def test_timeout_on_retrieve_is_unavailable(fake: RazorpayFake) -> None:
-    provider = RazorpayProvider(KEY_ID, KEY_SECRET, WEBHOOK_SECRET, base_url=fake.url, timeout=0.3)
+    provider = RazorpayProvider(KEY_ID, KEY_SECRET, WEBHOOK_SECRET, base_url=fake.url, timeout=1.0)
     payment_id = await paid(provider, fake)
-    fake.delay_next(1.0)
+    fake.delay_next(2.5)
     with pytest.raises(ProviderUnavailable) as caught:
         await provider.retrieve(payment_id)
     assert caught.value.code == "unavailable"

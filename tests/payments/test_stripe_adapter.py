@@ -280,9 +280,9 @@ async def test_wallet_token_that_is_not_a_stripe_token_never_leaves(
 
 
 async def test_timeout_then_retry_with_the_same_key_charges_once(fake: StripeFake) -> None:
-    adapter = StripeProvider(API_KEY, WEBHOOK_SECRET, base_url=fake.url, timeout=0.3)
+    adapter = StripeProvider(API_KEY, WEBHOOK_SECRET, base_url=fake.url, timeout=1.0)
     request = card_request(key="fynlo:r-1:timeout-1")
-    fake.delay_next(1.5)
+    fake.delay_next(2.5)
     try:
         with pytest.raises(ProviderUnavailable):
             await adapter.charge(request)
@@ -301,11 +301,11 @@ async def test_timeout_then_retry_with_the_same_key_charges_once(fake: StripeFak
 
 
 async def test_wallet_timeout_then_retry_makes_one_payment_method(fake: StripeFake) -> None:
-    adapter = StripeProvider(API_KEY, WEBHOOK_SECRET, base_url=fake.url, timeout=0.3)
+    adapter = StripeProvider(API_KEY, WEBHOOK_SECRET, base_url=fake.url, timeout=1.0)
     request = card_request(
         None, key="fynlo:r-1:timeout-2", wallet="google_pay", wallet_token="tok_visa"
     )
-    fake.delay_next(1.5)  # the PaymentMethod's creation
+    fake.delay_next(2.5)  # the PaymentMethod's creation
     try:
         with pytest.raises(ProviderUnavailable):
             await adapter.charge(request)
@@ -464,10 +464,10 @@ async def test_refund_retry_with_the_same_key_refunds_once(
 
 
 async def test_refund_timeout_is_unavailable_and_retry_replays(fake: StripeFake) -> None:
-    adapter = StripeProvider(API_KEY, WEBHOOK_SECRET, base_url=fake.url, timeout=0.3)
+    adapter = StripeProvider(API_KEY, WEBHOOK_SECRET, base_url=fake.url, timeout=1.0)
     try:
         payment_id = await paid_intent(adapter)
-        fake.delay_next(1.5)
+        fake.delay_next(2.5)
         with pytest.raises(ProviderUnavailable):
             await adapter.refund(payment_id, 700, idempotency_key="refund-timeout")
         retried = await adapter.refund(payment_id, 700, idempotency_key="refund-timeout")
