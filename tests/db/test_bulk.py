@@ -61,8 +61,8 @@ async def test_rows_are_written_and_objects_are_loaded_not_pending(session: Asyn
         state = inspect(instance)
         assert state.persistent, instance
         assert not state.expired_attributes  # no lazy load can follow in async code
-        assert not session.dirty
-        assert not session.new
+    assert not session.new  # nothing left to insert a second time
+    assert not session.dirty
     # Column defaults were applied to the objects and to the rows alike.
     assert (order.status, order.payment_status, order.version, order.paid_minor) == (
         "pending",
