@@ -309,6 +309,9 @@ async def _printing(session: AsyncSession, restaurant: Restaurant, count: int) -
         .select_from(PrintJob)
         .where(PrintJob.restaurant_id == restaurant.id, PrintJob.status == "printing")
     )
+    # End the read: on SQLite a transaction that has read and then writes can deadlock with
+    # a round's write, and fails at once with "database is locked" (seen on a loaded CI run).
+    await session.commit()
     return claimed == count
 
 
