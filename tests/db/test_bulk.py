@@ -10,25 +10,19 @@ from sqlalchemy import Column, Integer, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from fynlo.db.bulk import _default, insert_as_loaded
-from fynlo.models import Category, Order, OrderItem, Product
+from fynlo.models import Order, OrderItem
 from tests.factories import create_restaurant
+from tests.orders.factories import product
 
 
 async def _order_with_items(session: AsyncSession) -> tuple[Order, list[OrderItem]]:
     restaurant = await create_restaurant(session)
-    category = Category(restaurant_id=restaurant.id, name="Mains")
-    session.add(category)
-    await session.flush()
-    product = Product(
-        restaurant_id=restaurant.id, category_id=category.id, name="Burger", price_minor=1250
-    )
-    session.add(product)
-    await session.flush()
+    burger = await product(session, restaurant, price=1250)
     items = [
         OrderItem(
             id=uuid.uuid4(),
             restaurant_id=restaurant.id,
-            product_id=product.id,
+            product_id=burger.id,
             product_name="Burger",
             quantity=quantity,
             unit_price_minor=1250,
