@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fynlo.config import Settings
+from fynlo.db.engine import create_sessionmaker
+from fynlo.events.catalog import Delivery
+from fynlo.events.dispatcher import OutboxDispatcher
 from fynlo.events.outbox import emit
 from fynlo.models import WebhookDelivery
 from fynlo.webhooks.service import fan_out
@@ -110,3 +116,42 @@ async def test_a_batch_of_several_restaurants_and_types_is_routed_event_by_event
     assert [d.event_id for d in await deliveries_of(session, a1_orders)] == [batch[0].id]
     assert [d.event_id for d in await deliveries_of(session, a2_every)] == [batch[2].id]
     assert await fan_out(session, []) == 0
+
+
+async def test_the_dispatcher_fans_out_only_events_of_restaurants_with_an_active_endpoint(
+    engine: AsyncEngine, session: AsyncSession, settings: Settings, world: World
+) -> None:
+    endpoint, _ = await create_endpoint(session, settings, world.a1, URL)
+    await create_endpoint(session, settings, world.a2, URL, is_active=False)
+    hooked = emit(session, world.a1.id, "new_order", {"orderId": "o-1"})
+    emit(session, world.a2.id, "new_order", {"orderId": "o-2"})
+    emit(session, world.b.id, "new_order", {"orderId": "o-3"})
+    await session.commit()
+    endpoint_reads: list[str] = []
+
+    def count_endpoint_reads(*args: Any) -> None:
+        statement: str = args[2]
+        if statement.lstrip().upper().startswith("SELECT WEBHOOK_ENDPOINTS"):
+            endpoint_reads.append(statement)
+
+    dispatcher = OutboxDispatcher(create_sessionmaker(engine), Silent(), on_published=[fan_out])
+    event.listen(engine.sync_engine, "before_cursor_execute", count_endpoint_reads)
+    try:
+        assert await dispatcher.dispatch_once() == 3
+        emit(session, world.b.id, "new_order", {"orderId": "o-4"})
+        await session.commit()
+        assert await dispatcher.dispatch_once() == 1
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", count_endpoint_reads)
+
+    assert len(endpoint_reads) == 1  # the first round's, for restaurant a1; none for b alone
+    await session.commit()
+    queued = (
+        await session.execute(select(WebhookDelivery.endpoint_id, WebhookDelivery.event_id))
+    ).all()
+    assert [tuple(row) for row in queued] == [(endpoint.id, hooked.id)]
+
+
+class Silent:
+    async def publish(self, deliveries: Sequence[Delivery]) -> None:
+        return None

@@ -13,10 +13,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from fynlo.authz.roles import Role
-from fynlo.models import OutboxEvent
 
 MANAGER_ROLES = (Role.MANAGER, Role.RESTAURANT_OWNER)
 
@@ -37,6 +37,24 @@ def station_room(restaurant_id: uuid.UUID | str, station: str) -> str:
     return f"{restaurant_id}:station:{station}"
 
 
+class EventRecord(Protocol):
+    """What publishing reads of an outbox event: an ``OutboxEvent`` row, or the dispatcher's
+    lighter copy of one."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def restaurant_id(self) -> uuid.UUID: ...
+    @property
+    def event_type(self) -> str: ...
+    @property
+    def payload(self) -> dict[str, Any]: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def sequence(self) -> int | None: ...
+
+
 @dataclass(frozen=True)
 class Delivery:
     """One Socket.IO emit: ``event`` with ``payload`` to the members of ``rooms``."""
@@ -46,7 +64,7 @@ class Delivery:
     payload: dict[str, Any]
 
 
-def envelope(event: OutboxEvent, data: dict[str, Any] | None = None) -> dict[str, Any]:
+def envelope(event: EventRecord, data: dict[str, Any] | None = None) -> dict[str, Any]:
     """The event's own fields plus where it comes from: clients de-duplicate on
     ``eventId`` and resume with ``GET /api/events?after=<eventId>``."""
     return {
@@ -59,7 +77,7 @@ def envelope(event: OutboxEvent, data: dict[str, Any] | None = None) -> dict[str
     }
 
 
-def deliveries(event: OutboxEvent) -> list[Delivery]:
+def deliveries(event: EventRecord) -> list[Delivery]:
     rid = event.restaurant_id
     kind = event.event_type
     if kind == "kitchen_order":

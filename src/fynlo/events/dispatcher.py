@@ -13,19 +13,22 @@ after an emit and before the commit sends that event again: clients de-duplicate
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
-from sqlalchemy import bindparam, delete, func, select
+from sqlalchemy import bindparam, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from fynlo.db.base import table_of
 from fynlo.db.engine import write_intent
 from fynlo.db.types import utc_now
-from fynlo.events.catalog import Delivery, deliveries
+from fynlo.events.catalog import Delivery, EventRecord, deliveries
 from fynlo.kit.waiting import wait_for_wake
-from fynlo.models import OutboxEvent
+from fynlo.models import OutboxEvent, WebhookEndpoint
 
 log = structlog.get_logger(__name__)
 
@@ -33,13 +36,60 @@ log = structlog.get_logger(__name__)
 DISPATCH_LOCK_KEY = 0x46594E4C4F0B
 
 
-# The oldest unpublished events and, on each row, the last sequence number given: one query.
+_OUTBOX = table_of(OutboxEvent)
+_ENDPOINTS = table_of(WebhookEndpoint)
+
+# The oldest unpublished events, the last sequence number given, and whether the event's
+# restaurant has an active webhook endpoint (most have none: their round then reads nothing
+# more): one Core query, as a round only reads these rows and writes back two columns.
 _BATCH = (
-    select(OutboxEvent, select(func.max(OutboxEvent.sequence)).scalar_subquery())
-    .where(OutboxEvent.published_at.is_(None))
-    .order_by(OutboxEvent.created_at, OutboxEvent.id)
+    select(
+        _OUTBOX.c.id,
+        _OUTBOX.c.restaurant_id,
+        _OUTBOX.c.event_type,
+        _OUTBOX.c.payload,
+        _OUTBOX.c.created_at,
+        select(func.max(_OUTBOX.c.sequence)).scalar_subquery(),
+        exists()
+        .where(
+            _ENDPOINTS.c.restaurant_id == _OUTBOX.c.restaurant_id,
+            _ENDPOINTS.c.is_active.is_(True),
+        )
+        .label("webhook_endpoints"),
+    )
+    .where(_OUTBOX.c.published_at.is_(None))
+    .order_by(_OUTBOX.c.created_at, _OUTBOX.c.id)
     .limit(bindparam("batch_size"))
 )
+_ANY_PENDING = select(_OUTBOX.c.id).where(_OUTBOX.c.published_at.is_(None)).limit(1)
+_TAKE_TURN = select(func.pg_try_advisory_xact_lock(DISPATCH_LOCK_KEY))
+_MARK_PUBLISHED = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("event_id"))
+    .values(sequence=bindparam("sequence"), published_at=bindparam("published_at"))
+)
+_COUNT_ATTEMPT = (
+    update(_OUTBOX)
+    .where(_OUTBOX.c.id == bindparam("event_id"))
+    .values(attempts=_OUTBOX.c.attempts + 1)
+)
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """An outbox row as a round reads it (an :class:`~fynlo.events.catalog.EventRecord`).
+
+    ``webhook_endpoints`` is False when the restaurant had no active webhook endpoint as
+    the batch was read, so the webhook fan-out can skip its query.
+    """
+
+    id: uuid.UUID
+    restaurant_id: uuid.UUID
+    event_type: str
+    payload: dict[str, Any]
+    created_at: datetime
+    webhook_endpoints: bool
+    sequence: int | None = None
 
 
 class PublishFailed(Exception):
@@ -51,7 +101,7 @@ class Publisher(Protocol):
 
 
 # Called once per round with the events it published, in the same transaction.
-EventHook = Callable[[AsyncSession, Sequence[OutboxEvent]], Awaitable[object]]
+EventHook = Callable[[AsyncSession, Sequence[EventRecord]], Awaitable[object]]
 
 
 class OutboxDispatcher:
@@ -78,9 +128,7 @@ class OutboxDispatcher:
 
     async def _pending(self) -> bool:
         async with self._sessionmaker() as session:
-            found = await session.scalar(
-                select(OutboxEvent.id).where(OutboxEvent.published_at.is_(None)).limit(1)
-            )
+            found = await session.scalar(_ANY_PENDING)
         return found is not None
 
     async def dispatch_once(self, *, look_first: bool = True) -> int | None:
@@ -95,35 +143,39 @@ class OutboxDispatcher:
             return 0
         async with write_intent(), self._sessionmaker() as session, session.begin():
             if session.get_bind().dialect.name == "postgresql":
-                turn = await session.scalar(
-                    select(func.pg_try_advisory_xact_lock(DISPATCH_LOCK_KEY))
-                )
+                turn = await session.scalar(_TAKE_TURN)
                 if not turn:
                     return None
             rows = (await session.execute(_BATCH, {"batch_size": self._batch_size})).all()
-            events = [event for event, _ in rows]
-            last = (rows[0][1] if rows else None) or 0
-            now = utc_now()
-            published: list[OutboxEvent] = []
-            for event in events:
-                event.sequence = last + 1
+            last = (rows[0][5] if rows else None) or 0
+            published: list[PendingEvent] = []
+            for event_id, restaurant_id, event_type, payload, created_at, _, hooks in rows:
+                event = PendingEvent(
+                    event_id, restaurant_id, event_type, payload, created_at, hooks, last + 1
+                )
                 try:
                     await self._publisher.publish(deliveries(event))
                 except PublishFailed as exc:
-                    event.sequence = None
-                    event.attempts += 1
+                    await session.execute(_COUNT_ATTEMPT, {"event_id": event.id})
                     if self.healthy:
                         log.warning("outbox_publish_failed", error=str(exc), event_id=str(event.id))
                     self.healthy = False
                     break
                 last += 1
-                event.published_at = now
                 published.append(event)
             else:
                 if not self.healthy:
                     log.info("outbox_publishing_again")
                 self.healthy = True
             if published:
+                now = utc_now()
+                await session.execute(
+                    _MARK_PUBLISHED,
+                    [
+                        {"event_id": e.id, "sequence": e.sequence, "published_at": now}
+                        for e in published
+                    ],
+                )
                 for hook in self._on_published:
                     await hook(session, published)
         return len(published)

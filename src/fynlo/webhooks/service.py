@@ -18,9 +18,11 @@ from fynlo.config import Settings, get_settings
 from fynlo.db.row_security import apply_tenant_scope
 from fynlo.db.types import utc_now
 from fynlo.db.upsert import conflict_insert_for
+from fynlo.events.catalog import EventRecord
+from fynlo.events.dispatcher import PendingEvent
 from fynlo.kit.errors import Conflict, ResourceNotFound, Unprocessable
 from fynlo.kit.pagination import PageParams
-from fynlo.models import OutboxEvent, Restaurant, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from fynlo.models import Restaurant, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from fynlo.webhooks.delivery import PENDING, Job, Outcome, job_for, record_outcome
 from fynlo.webhooks.schemas import (
     AttemptOut,
@@ -431,13 +433,15 @@ class WebhookService:
         return delivery_out(delivery, [])
 
 
-async def fan_out(session: AsyncSession, events: Sequence[OutboxEvent]) -> int:
+async def fan_out(session: AsyncSession, events: Sequence[EventRecord]) -> int:
     """Queue one delivery of each event per active endpoint of its restaurant that wants its
-    type; the number queued. One query for the endpoints of the whole batch and one insert.
+    type; the number queued. One query for the endpoints of the whole batch and one insert;
+    none for events the dispatcher read with no endpoint of their restaurant.
     Idempotent: an (endpoint, event) pair is queued once.
 
     Runs in the caller's transaction (the outbox dispatcher's), with no request around it.
     """
+    events = [e for e in events if not isinstance(e, PendingEvent) or e.webhook_endpoints]
     restaurants = {event.restaurant_id for event in events}
     if not restaurants:
         return 0
