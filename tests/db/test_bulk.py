@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
+from typing import Any
 
 import pytest
-from sqlalchemy import Column, Integer, func, inspect, select, text
+from sqlalchemy import Column, Integer, event, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fynlo.db.bulk import _default, insert_as_loaded
-from fynlo.models import Order, OrderItem
+from fynlo.db import bulk
+from fynlo.db.bulk import _default, insert_as_loaded, take_pending
+from fynlo.events.outbox import emit
+from fynlo.models import Order, OrderItem, OutboxEvent, StockMovement
 from tests.factories import create_restaurant
 from tests.orders.factories import product
 
@@ -108,3 +113,109 @@ def test_a_server_only_default_must_be_set() -> None:
         _default(Column("n", Integer, server_default=text("7")))
     assert _default(Column("n", Integer, default=7)) == 7
     assert _default(Column("n", Integer)) is None
+
+
+@contextmanager
+def _statements(session: AsyncSession) -> Iterator[list[str]]:
+    """The SQL statements ``session``'s connection sends inside the block."""
+    sent: list[str] = []
+
+    def record(*args: Any) -> None:
+        sent.append(args[2])
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+async def _order_with_movements_and_event(
+    session: AsyncSession,
+) -> tuple[Order, list[OrderItem], list[StockMovement], OutboxEvent]:
+    order, items = await _order_with_items(session)
+    movements = [
+        StockMovement(
+            restaurant_id=order.restaurant_id,
+            product_id=item.product_id,
+            kind="sale",
+            quantity_milli=-1000 * item.quantity,
+            balance_after_milli=-1000 * item.quantity,
+            order_id=order.id,
+            reason=f"order {order.order_number} line {item.position}",
+        )
+        for item in items
+    ]
+    session.add_all(movements)
+    pending_event = emit(session, order.restaurant_id, "new_order", {"orderId": str(order.id)})
+    return order, items, movements, pending_event
+
+
+async def _stored_counts(session: AsyncSession) -> tuple[int | None, ...]:
+    return tuple(
+        [
+            await session.scalar(select(func.count()).select_from(model))
+            for model in (Order, OrderItem, StockMovement, OutboxEvent)
+        ]
+    )
+
+
+async def test_several_tables_go_in_one_statement_on_postgresql_one_each_on_sqlite(
+    session: AsyncSession,
+) -> None:
+    order, items, movements, pending_event = await _order_with_movements_and_event(session)
+    groups = take_pending(session, StockMovement, OutboxEvent)
+    assert groups == [movements, [pending_event]]
+
+    with _statements(session) as sent:
+        # Movements refer to the order: on PostgreSQL foreign keys are checked at the end
+        # of the one statement; elsewhere the groups go in the order given, parents first.
+        await insert_as_loaded(session, [order], items, *groups)
+
+    inserts = [sql for sql in sent if "INSERT" in sql.upper()]
+    if session.get_bind().dialect.name == "postgresql":
+        assert len(inserts) == 1
+        assert inserts[0].startswith("WITH ")
+    else:
+        assert len(inserts) == 4
+    assert not session.new
+    for instance in (*movements, pending_event):
+        assert inspect(instance).persistent
+    assert pending_event.published_at is None
+    assert pending_event.attempts == 0
+    await session.commit()
+    assert await _stored_counts(session) == (1, 2, 2, 1)
+    stored = await session.scalars(
+        select(StockMovement.quantity_milli).order_by(StockMovement.quantity_milli)
+    )
+    assert list(stored) == [-2000, -1000]
+
+
+async def test_take_pending_leaves_other_models_to_the_flush(session: AsyncSession) -> None:
+    order, items = await _order_with_items(session)
+    session.add(order)  # pending, with its items: not a model taken below
+    pending_event = emit(session, order.restaurant_id, "new_order", {"orderId": str(order.id)})
+
+    (taken,) = take_pending(session, OutboxEvent)
+
+    assert taken == [pending_event]
+    assert inspect(pending_event).transient
+    assert set(session.new) == {order, *items}
+    await session.commit()
+    assert await _stored_counts(session) == (1, 2, 0, 0)
+
+
+async def test_a_write_over_the_parameter_limit_goes_in_one_statement_per_table(
+    session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    order, items, *_ = await _order_with_movements_and_event(session)
+    groups = take_pending(session, StockMovement, OutboxEvent)
+    monkeypatch.setattr(bulk, "MAX_PARAMETERS", 10)
+
+    with _statements(session) as sent:
+        await insert_as_loaded(session, [order], items, *groups)
+
+    assert len([sql for sql in sent if "INSERT" in sql.upper()]) == 4
+    await session.commit()
+    assert await _stored_counts(session) == (1, 2, 2, 1)

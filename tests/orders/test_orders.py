@@ -11,8 +11,10 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from fynlo.models import AuditLog, Order, OutboxEvent, Product
-from tests.orders.factories import product, set_tax
+from fynlo.audit.service import verify_chain
+from fynlo.models import AuditLog, Order, OutboxEvent, Product, StockMovement
+from fynlo.models.inventory import MILLI
+from tests.orders.factories import product, set_pos, set_tax
 from tests.world import World, login
 
 NOW = "2026-11-24T12:00:00Z"
@@ -490,3 +492,38 @@ async def test_every_order_write_names_the_missing_permission(
         assert error["details"]["permission"] == permission, (method, path)
     # Kitchen staff may read orders.
     assert (await client.get(f"/api/orders/{order['id']}", headers=kitchen)).status_code == 200
+
+
+async def test_a_created_order_writes_its_ledger_audit_and_events_with_it(
+    client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    item = await product(session, world.a1, sizes={"small": 0, "large": 200}, stock=3)
+    await set_pos(session, world.a1, stockDeductOn="create")
+    await session.commit()
+    headers = await login(client, world.users["waiter"])
+
+    response = await client.post("/api/orders", json=spec_body(item.id), headers=headers)
+
+    assert response.status_code == 201, response.text
+    order_id = uuid.UUID(response.json()["data"]["id"])
+    await session.commit()  # a fresh snapshot
+    movement = (
+        await session.execute(
+            select(
+                StockMovement.kind, StockMovement.quantity_milli, StockMovement.balance_after_milli
+            ).where(StockMovement.order_id == order_id)
+        )
+    ).one()
+    assert tuple(movement) == ("sale", -2 * MILLI, 1 * MILLI)
+    events = await session.scalars(
+        select(OutboxEvent.event_type)
+        .where(OutboxEvent.restaurant_id == world.a1.id)
+        .order_by(OutboxEvent.created_at, OutboxEvent.id)
+    )
+    # Stock fell to 1, under the reorder point of 2: the alert goes with the order.
+    assert list(events) == ["inventory_alert", "new_order"]
+    audited = await session.scalar(
+        select(AuditLog.action).where(AuditLog.resource_id == str(order_id))
+    )
+    assert audited == "order.create"
+    assert (await verify_chain(session, str(world.a1.id))).ok

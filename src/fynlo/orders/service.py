@@ -16,7 +16,7 @@ from sqlalchemy.orm import joinedload
 from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
 from fynlo.authz.context import restaurant_settings
-from fynlo.db.bulk import insert_as_loaded
+from fynlo.db.bulk import insert_as_loaded, take_pending
 from fynlo.db.locking import lock_for_update, serialise
 from fynlo.db.types import utc_now
 from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
@@ -27,7 +27,18 @@ from fynlo.kit.money import percent_to_bp, to_major, to_minor
 from fynlo.kit.pagination import PageParams
 from fynlo.kitchen.tickets import kitchen_rules, send_to_kitchen, void_in_kitchen
 from fynlo.menu.service import BUILT_IN_TAX_CATEGORIES, choose_modifiers
-from fynlo.models import Category, ModifierGroup, Order, OrderItem, Product, Restaurant, User
+from fynlo.models import (
+    AuditLog,
+    Category,
+    ModifierGroup,
+    Order,
+    OrderItem,
+    OutboxEvent,
+    Product,
+    Restaurant,
+    StockMovement,
+    User,
+)
 from fynlo.models.inventory import MILLI
 from fynlo.orders import numbering, pricing, receipts, state
 from fynlo.orders.events import emit_order_event
@@ -571,7 +582,6 @@ class OrderService:
         self._reprice(order, context)
         for item in items:
             item.order_id = order.id
-        await insert_as_loaded(self.session, [order], items)
         if deduct_now:
             await self._move_stock(order, items, "sale")
         self._event("new_order", order, itemCount=sum(i.quantity for i in items))
@@ -581,6 +591,13 @@ class OrderService:
             total=order.total_minor,
             discount=order.discount_minor,
             serviceChargeWaived=waived,
+        )
+        # The order, its items, stock movements, audit entry and events: one statement.
+        await insert_as_loaded(
+            self.session,
+            [order],
+            items,
+            *take_pending(self.session, StockMovement, AuditLog, OutboxEvent),
         )
         return order
 
