@@ -442,10 +442,13 @@ def machine_info(pg_version: str) -> list[tuple[str, str]]:
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
-def _stat_cpu_seconds(stat: str) -> float:
-    # /proc/<pid>/stat: "pid (comm) state ..." ; utime and stime are fields 14 and 15
+def _stat_cpu_seconds(stat: str, *, reaped_children: bool = False) -> float:
+    # /proc/<pid>/stat: "pid (comm) state ..." ; utime and stime are fields 14 and 15,
+    # cutime and cstime (children that exited and were waited for) 16 and 17
     fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+    own = int(fields[11]) + int(fields[12])
+    children = int(fields[13]) + int(fields[14]) if reaped_children else 0
+    return (own + children) / _CLOCK_TICKS
 
 
 def process_cpu_seconds(pid: int) -> float | None:
@@ -460,8 +463,8 @@ def process_cpu_seconds(pid: int) -> float | None:
 def postgres_cpu_seconds() -> float | None:
     """CPU seconds of every process named ``postgres`` on this machine (its backends and
     background workers, whoever's databases they serve); None when PostgreSQL is not local or
-    /proc cannot tell. A backend that exits between two readings takes its CPU time with it,
-    so take readings around phases whose connections stay open."""
+    /proc cannot tell. A backend that exits (a pool's overflow connection closed) is counted
+    in the postmaster's reaped-children time, so the sum does not drop when it goes."""
     total, seen = 0.0, False
     try:
         entries = list(Path("/proc").iterdir())
@@ -477,7 +480,7 @@ def postgres_cpu_seconds() -> float | None:
         if stat[stat.index("(") + 1 : stat.rindex(")")] != "postgres":
             continue
         try:
-            total += _stat_cpu_seconds(stat)
+            total += _stat_cpu_seconds(stat, reaped_children=True)
         except (ValueError, IndexError):
             continue
         seen = True

@@ -7,9 +7,10 @@ import uuid
 from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from fynlo.models import InventoryItem, Order, StockMovement
 from tests.conftest import make_client
@@ -252,3 +253,31 @@ async def test_orders_with_the_same_products_in_crossed_order_never_deadlock(
         )
         assert stock == (100 - 40 + 10) * 1000  # 40 sold, 10 of them put back
         assert moved == -30 * 1000
+
+
+async def test_new_orders_wait_their_turn_in_the_restaurants_queue(
+    engine: AsyncEngine, client: httpx.AsyncClient, session: AsyncSession, world: World
+) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the queue is a PostgreSQL advisory lock; SQLite's write lock serialises")
+    item = await product(session, world.a1)
+    await session.commit()
+    headers = await login(client, world.users["waiter"])
+
+    async with engine.connect() as holder:
+        await holder.execute(
+            text("SELECT pg_advisory_lock(hashtextextended(:key, 0))"),
+            {"key": f"orders:{world.a1.id}"},
+        )
+        waiting = asyncio.create_task(
+            client.post("/api/orders", json={"items": line(item.id)}, headers=headers)
+        )
+        await asyncio.sleep(0.5)
+        assert not waiting.done()  # queued behind the holder
+        await holder.execute(
+            text("SELECT pg_advisory_unlock(hashtextextended(:key, 0))"),
+            {"key": f"orders:{world.a1.id}"},
+        )
+        response = await asyncio.wait_for(waiting, timeout=10)
+
+    assert response.status_code == 201, response.text

@@ -8,7 +8,7 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
@@ -40,22 +40,28 @@ Counter = type[OrderNumberCounter] | type[KitchenTicketCounter]
 
 
 @cache
-def _next_sequence_statement(dialect: str, counter: Counter) -> ReturningInsert[Any]:
+def _next_sequence_statement(
+    dialect: str, counter: Counter, queued: bool = False
+) -> ReturningInsert[Any]:
     insert = conflict_insert(dialect)
     table = table_of(counter)
-    return (
-        insert(table)
-        .values(
-            restaurant_id=bindparam("restaurant_id"),
-            business_date=bindparam("business_date"),
-            last_value=1,
+    first = {
+        "restaurant_id": bindparam("restaurant_id", type_=table.c.restaurant_id.type),
+        "business_date": bindparam("business_date", type_=table.c.business_date.type),
+        "last_value": literal(1),
+    }
+    if queued:
+        # The row comes out of the queue's lock (see ``next_sequence``): one round trip.
+        queue = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("queue"), 0)))
+        statement = insert(table).from_select(
+            list(first), select(*first.values()).select_from(queue.subquery("queue"))
         )
-        .on_conflict_do_update(
-            index_elements=["restaurant_id", "business_date"],
-            set_={"last_value": table.c.last_value + 1},
-        )
-        .returning(table.c.last_value)
-    )
+    else:
+        statement = insert(table).values(first)
+    return statement.on_conflict_do_update(
+        index_elements=["restaurant_id", "business_date"],
+        set_={"last_value": table.c.last_value + 1},
+    ).returning(table.c.last_value)
 
 
 async def next_sequence(
@@ -63,11 +69,22 @@ async def next_sequence(
     restaurant_id: uuid.UUID,
     day: date,
     counter: Counter = OrderNumberCounter,
+    *,
+    queue: str | None = None,
 ) -> int:
     """One atomic upsert: concurrent orders (or kitchen tickets) each get their own number,
-    with no gaps."""
-    statement = _next_sequence_statement(session.get_bind().dialect.name, counter)
-    params = {"restaurant_id": restaurant_id, "business_date": day}
+    with no gaps.
+
+    With ``queue``, the transaction first waits its turn behind others holding that key,
+    as :func:`fynlo.db.locking.serialise` would, in the same statement: waiting on the
+    counter row alone, PostgreSQL does not hand it out first come, first served.
+    """
+    dialect = session.get_bind().dialect.name
+    queued = queue is not None and dialect == "postgresql"
+    statement = _next_sequence_statement(dialect, counter, queued)
+    params: dict[str, Any] = {"restaurant_id": restaurant_id, "business_date": day}
+    if queued:
+        params["queue"] = queue
     result = await session.execute(statement, params)
     value: int = result.scalar_one()
     return value

@@ -17,7 +17,7 @@ from fynlo.audit.service import record
 from fynlo.auth.subject import Subject
 from fynlo.authz.context import restaurant_settings
 from fynlo.db.bulk import insert_as_loaded, take_pending
-from fynlo.db.locking import lock_for_update, serialise
+from fynlo.db.locking import lock_for_update
 from fynlo.db.types import utc_now
 from fynlo.floor.service import occupy_for_order, release_if_free, table_by_number
 from fynlo.inventory import ledger
@@ -545,8 +545,9 @@ class OrderService:
         # (the counter row's lock). Queueing first on an advisory lock makes that wait first
         # come, first served: waiting on the counter row, with 16 orders at once, the unlucky
         # ones waited 1.6 s (p99) against 0.25 s (p50); queued, p99 is 0.66 s.
-        await serialise(self.session, f"orders:{self.restaurant.id}")
-        sequence = await numbering.next_sequence(self.session, self.restaurant.id, day)
+        sequence = await numbering.next_sequence(
+            self.session, self.restaurant.id, day, queue=f"orders:{self.restaurant.id}"
+        )
         order = Order(
             id=order_id or uuid.uuid4(),
             restaurant_id=self.restaurant.id,
