@@ -40,6 +40,7 @@ from fynlo.events.dispatcher import PublishFailed
 from fynlo.events.outbox import OUTBOX_PENDING, emit
 from fynlo.kit.errors import FynloError
 from fynlo.models import RefreshToken, Restaurant, User, WebsocketConnection
+from fynlo.realtime import engineio_poll
 from fynlo.realtime.messages import (
     ItemReadyIn,
     NotificationIn,
@@ -179,6 +180,7 @@ class RealtimeGateway:
             if settings.redis_url
             else None
         )
+        engineio_poll.install()
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
