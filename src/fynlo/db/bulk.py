@@ -91,8 +91,9 @@ def _rows(instances: Sequence[Base]) -> list[dict[str, Any]]:
 
 
 async def insert_as_loaded(session: AsyncSession, *groups: Sequence[Base]) -> None:
-    """Insert new objects, one Core statement per group (each of one model, in the order
-    given: parents first), then put them all in the session as if just loaded.
+    """Insert new objects, grouped by model (parents first), then put them all in the
+    session as if just loaded. On PostgreSQL every group goes in one statement; elsewhere
+    (or past the parameter limit) one Core statement per group, in the order given.
 
     The ORM flush of an order and its items costs several times the round trips it makes;
     this path costs about the round trips. Every column attribute is set first (from the
@@ -108,7 +109,8 @@ async def insert_as_loaded(session: AsyncSession, *groups: Sequence[Base]) -> No
     rows = [_rows(group) for group in groups]
     dialect = session.get_bind().dialect
     parameters = sum(len(group) * len(_columns(type(group[0]))) for group in groups)
-    if dialect.name == "postgresql" and parameters <= MAX_PARAMETERS:
+    # The one-statement text numbers its parameters $1, $2, ... as asyncpg expects.
+    if dialect.paramstyle == "numeric_dollar" and parameters <= MAX_PARAMETERS:
         shape = tuple((type(group[0]), len(group)) for group in groups)
         sql, processors = _one_statement(dialect, shape)
         values = [value for group_rows in rows for row in group_rows for value in row.values()]

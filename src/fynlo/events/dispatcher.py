@@ -149,9 +149,9 @@ class OutboxDispatcher:
             rows = (await session.execute(_BATCH, {"batch_size": self._batch_size})).all()
             last = (rows[0][5] if rows else None) or 0
             published: list[PendingEvent] = []
-            for event_id, restaurant_id, event_type, payload, created_at, _, hooks in rows:
+            for event_id, restaurant_id, event_type, payload, created_at, _, endpoints in rows:
                 event = PendingEvent(
-                    event_id, restaurant_id, event_type, payload, created_at, hooks, last + 1
+                    event_id, restaurant_id, event_type, payload, created_at, endpoints, last + 1
                 )
                 try:
                     await self._publisher.publish(deliveries(event))
