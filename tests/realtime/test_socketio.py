@@ -262,6 +262,9 @@ async def test_connections_are_recorded_and_a_deactivated_user_is_disconnected(
         )
         assert row is not None
         assert (row.user_id, row.restaurant_id, row.is_active) == (waiter.id, world.a1.id, True)
+        # End the read: on SQLite a read transaction cannot turn into a write once the
+        # server has written since ("database is locked", seen once in CI).
+        await session.commit()
         # A replica that crashed leaves rows behind that nobody refreshes.
         await session.execute(
             update(WebsocketConnection)
