@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, text
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 S = TypeVar("S", bound=Select[Any])
@@ -19,6 +19,11 @@ def lock_for_update(statement: S) -> S:
     return statement.with_for_update()
 
 
+# PostgreSQL's queue behind a text key (bound as ``key``): a transaction-scoped advisory
+# lock, released at commit or rollback. A statement of its own, or a subquery of another.
+QUEUE_LOCK = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("key"), 0)))
+
+
 async def serialise(session: AsyncSession, key: str) -> None:
     """Queue this transaction behind any other holding ``key`` until it ends.
 
@@ -27,6 +32,4 @@ async def serialise(session: AsyncSession, key: str) -> None:
     transactions already hold the database lock (they begin with ``BEGIN IMMEDIATE``).
     """
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key}
-        )
+        await session.execute(QUEUE_LOCK, {"key": key})

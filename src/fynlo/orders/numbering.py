@@ -8,11 +8,12 @@ from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, literal, select
+from sqlalchemy import bindparam, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import ReturningInsert
 
 from fynlo.db.base import table_of
+from fynlo.db.locking import QUEUE_LOCK
 from fynlo.db.upsert import conflict_insert
 from fynlo.models import KitchenTicketCounter, OrderNumberCounter
 
@@ -52,9 +53,8 @@ def _next_sequence_statement(
     }
     if queued:
         # The row comes out of the queue's lock (see ``next_sequence``): one round trip.
-        queue = select(func.pg_advisory_xact_lock(func.hashtextextended(bindparam("queue"), 0)))
         statement = insert(table).from_select(
-            list(first), select(*first.values()).select_from(queue.subquery("queue"))
+            list(first), select(*first.values()).select_from(QUEUE_LOCK.subquery("queue"))
         )
     else:
         statement = insert(table).values(first)
@@ -84,7 +84,7 @@ async def next_sequence(
     statement = _next_sequence_statement(dialect, counter, queued)
     params: dict[str, Any] = {"restaurant_id": restaurant_id, "business_date": day}
     if queued:
-        params["queue"] = queue
+        params["key"] = queue
     result = await session.execute(statement, params)
     value: int = result.scalar_one()
     return value
