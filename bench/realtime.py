@@ -103,6 +103,18 @@ async def start_fleet(url: str, token: str, clients: int) -> Fleet:
     return Fleet(process)
 
 
+async def deliveries(http: httpx.AsyncClient) -> dict[str, float]:
+    """How the server's broadcasts reached clients so far, by path (``GET /metrics``)."""
+    response = await http.get("/metrics")
+    response.raise_for_status()
+    found: dict[str, float] = {}
+    for line in response.text.splitlines():
+        if line.startswith('fynlo_socketio_deliveries_total{path="'):
+            labels, _, value = line.partition("} ")
+            found[labels.split('"')[1]] = float(value)
+    return found
+
+
 async def active_connections(database_url: str) -> int:
     engine = create_async_engine(database_url)
     try:
@@ -143,6 +155,7 @@ async def run(args: argparse.Namespace) -> int:
             responded: dict[str, float] = {}
             warm_up: set[str] = set()
             async with httpx.AsyncClient(base_url=server.url, timeout=30) as http:
+                delivered_before = await deliveries(http)
                 for index, body in enumerate(bodies):
                     response = await http.post(
                         ORDERS_PATH,
@@ -161,7 +174,11 @@ async def run(args: argparse.Namespace) -> int:
                     else:
                         responded[order_id] = at
                     await asyncio.sleep(args.interval)
-            await asyncio.sleep(2)
+                await asyncio.sleep(2)
+                delivered = {
+                    path: count - delivered_before.get(path, 0)
+                    for path, count in (await deliveries(http)).items()
+                }
             await fleet.send("report")
             report = await fleet.line(timeout=60)
             cpu_after = process_cpu_seconds(server.pid)
@@ -243,6 +260,14 @@ async def run(args: argparse.Namespace) -> int:
                 "Fan-out per order (first to last client)",
                 f"median {spreads[len(spreads) // 2][0]:.0f} ms, slowest {slowest[0]:.0f} ms "
                 f"(its first client {slowest[1]:.0f} ms after the HTTP answer)",
+            )
+        )
+    if delivered:
+        figures.append(
+            Figure(
+                "How packets reached clients",
+                ", ".join(f"{path} {count:,.0f}" for path, count in sorted(delivered.items()))
+                + " (all orders, warm-up included)",
             )
         )
     if cpu_before is not None and cpu_after is not None and responded:

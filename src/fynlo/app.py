@@ -92,6 +92,7 @@ def create_app(
     metrics = Metrics()
     metrics.watch_engine(runtime.engine)
     gateway = RealtimeGateway(runtime)
+    metrics.watch_realtime(gateway.deliveries, lambda: len(gateway.connections))
     webhooks = WebhookSender(runtime)
     providers = runtime.payment_providers
     assert providers is not None

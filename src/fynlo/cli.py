@@ -77,7 +77,8 @@ def serve(
         log_config=None,
         server_header=False,
         # Events are small JSON sent to many sockets at once: compressing each frame for
-        # each client costs more CPU than the bytes it saves.
+        # each client costs more CPU than the bytes it saves, and an uncompressed connection
+        # gets a broadcast's frame written straight to it (fynlo.realtime.fanout).
         ws_per_message_deflate=False,
         timeout_graceful_shutdown=10,
         log_level=settings.log_level.lower(),

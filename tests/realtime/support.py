@@ -44,8 +44,11 @@ class LiveServer:
 
 
 @asynccontextmanager
-async def live_server(settings: Settings, **overrides: Any) -> AsyncIterator[LiveServer]:
-    """The whole ASGI app (API + Socket.IO + background work) under uvicorn on loopback."""
+async def live_server(
+    settings: Settings, *, per_message_deflate: bool = False, **overrides: Any
+) -> AsyncIterator[LiveServer]:
+    """The whole ASGI app (API + Socket.IO + background work) under uvicorn on loopback,
+    WebSocket compression off as in ``fynlo serve`` unless ``per_message_deflate``."""
     settings = settings.model_copy(
         update={
             "background_work": True,
@@ -63,6 +66,7 @@ async def live_server(settings: Settings, **overrides: Any) -> AsyncIterator[Liv
             port=port,
             lifespan="on",
             log_level="warning",
+            ws_per_message_deflate=per_message_deflate,
             # A client left connected must not keep the shutdown (and the test) waiting.
             timeout_graceful_shutdown=5,
         )
@@ -98,6 +102,7 @@ class Listener:
 
     client: socketio.AsyncClient
     received: dict[str, list[Any]] = field(default_factory=lambda: defaultdict(list))
+    in_order: list[tuple[str, Any]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def next(self, event: str, timeout: float = WAIT_SECONDS) -> Any:
@@ -125,7 +130,9 @@ async def listening(url: str, auth: dict[str, Any]) -> AsyncIterator[Listener]:
     listener = Listener(client)
 
     async def record(event: str, *args: Any) -> None:
-        listener.received[event].append(args[0] if len(args) == 1 else list(args))
+        data = args[0] if len(args) == 1 else list(args)
+        listener.received[event].append(data)
+        listener.in_order.append((event, data))
         listener.arrived.set()
 
     client.on("*", record)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from fynlo.realtime.fanout import DIRECT, QUEUED
+from fynlo.realtime.server import RealtimeGateway
 from tests.orders.factories import product
 from tests.realtime.support import LiveServer, live_server, token_of
 from tests.world import World
@@ -39,16 +42,33 @@ async def run_client(server: LiveServer, token: str) -> asyncio.subprocess.Proce
     )
 
 
+@pytest.mark.parametrize(
+    ("per_message_deflate", "path"), [(False, DIRECT), (True, QUEUED)], ids=["plain", "deflate"]
+)
 async def test_socket_io_client_v4_receives_new_order(
-    settings: Any, engine: object, session: AsyncSession, world: World
+    settings: Any,
+    engine: object,
+    session: AsyncSession,
+    world: World,
+    per_message_deflate: bool,
+    path: str,
 ) -> None:
+    """Written straight to the connection as ``fynlo serve`` runs (no compression); through
+    the client's writer, which uvicorn compresses, when the client negotiated
+    permessage-deflate (Node's client offers it)."""
     item = await product(session, world.a1, name="Flat white", price=320)
     await session.commit()
-    async with live_server(settings) as server:
+    async with live_server(settings, per_message_deflate=per_message_deflate) as server:
+        gateway: RealtimeGateway = server.app.state.gateway
         token = await token_of(server.http, world.users["cashier"])
         node = await run_client(server, token)
         assert node.stdout is not None
         assert await read_line(node.stdout) == {"connected": True}
+        (socket,) = gateway.sio.eio.sockets.values()
+        extensions = socket.fynlo_websocket.asgi_send.__self__.conn.extensions
+        assert [e.name for e in extensions] == (
+            ["permessage-deflate"] if per_message_deflate else []
+        )
         created = await server.http.post(
             "/api/orders",
             json={"items": [{"productId": str(item.id), "quantity": 2}]},
@@ -57,6 +77,7 @@ async def test_socket_io_client_v4_receives_new_order(
         assert created.status_code == 201, created.text
         received = (await read_line(node.stdout))["new_order"]
         assert await asyncio.wait_for(node.wait(), 10) == 0
+        assert gateway.deliveries == Counter({path: 1})
     order = created.json()["data"]
     assert received["orderId"] == order["id"]
     assert received["orderNumber"] == order["orderNumber"]

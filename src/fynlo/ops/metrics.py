@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import collections
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import QueuePool
@@ -32,6 +33,31 @@ class _PoolCollector(Collector):
             yield GaugeMetricFamily(name, doc, value=value)
 
 
+class _RealtimeCollector(Collector):
+    """This replica's Socket.IO clients, and how broadcasts reached them
+    (:mod:`fynlo.realtime.fanout`)."""
+
+    def __init__(self, deliveries: collections.Counter[str], connections: Callable[[], int]):
+        self._deliveries = deliveries
+        self._connections = connections
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "fynlo_socketio_connections",
+            "Socket.IO clients connected to this replica",
+            value=self._connections(),
+        )
+        delivered = CounterMetricFamily(
+            "fynlo_socketio_deliveries",
+            "Broadcast packets by how they reached a client: written directly to an idle "
+            "connection, queued for its writer, or sent by the library (closing sockets)",
+            labels=["path"],
+        )
+        for path, count in sorted(self._deliveries.items()):
+            delivered.add_metric([path], count)
+        yield delivered
+
+
 class Metrics:
     """One registry per app, so several apps in one process (tests) don't collide."""
 
@@ -55,6 +81,11 @@ class Metrics:
 
     def watch_engine(self, engine: AsyncEngine) -> None:
         self._engine_ref[:] = [engine]
+
+    def watch_realtime(
+        self, deliveries: collections.Counter[str], connections: Callable[[], int]
+    ) -> None:
+        self.registry.register(_RealtimeCollector(deliveries, connections))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -40,7 +40,8 @@ from fynlo.events.dispatcher import PublishFailed
 from fynlo.events.outbox import OUTBOX_PENDING, emit
 from fynlo.kit.errors import FynloError
 from fynlo.models import RefreshToken, Restaurant, User, WebsocketConnection
-from fynlo.realtime import engineio_poll
+from fynlo.realtime import engineio_hooks
+from fynlo.realtime.fanout import QueueingManager
 from fynlo.realtime.messages import (
     ItemReadyIn,
     NotificationIn,
@@ -65,7 +66,7 @@ REFUSED: dict[str, str] = {
 }
 
 
-class StrictRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+class StrictRedisManager(socketio.AsyncRedisManager, QueueingManager):  # type: ignore[misc]
     """The Redis client manager, with publishing of its own: a publish that fails raises
     instead of being logged and dropped (the outbox then keeps the event and sends it once
     Redis is back), and it never resends by itself (clients de-duplicate on ``eventId``,
@@ -178,9 +179,9 @@ class RealtimeGateway:
         manager = (
             StrictRedisManager(settings.redis_url, channel=settings.socketio_channel)
             if settings.redis_url
-            else None
+            else QueueingManager()
         )
-        engineio_poll.install()
+        engineio_hooks.install()
         self.sio = socketio.AsyncServer(
             async_mode="asgi",
             client_manager=manager,
@@ -192,6 +193,7 @@ class RealtimeGateway:
             engineio_logger=False,
         )
         self.connections: dict[str, Connection] = {}
+        self.deliveries = manager.sent
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._message)
