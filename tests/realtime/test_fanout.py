@@ -20,6 +20,7 @@ from websockets.server import ServerProtocol
 from fynlo.config import Settings
 from fynlo.events.catalog import restaurant_room
 from fynlo.models import WebsocketConnection
+from fynlo.realtime import fanout
 from fynlo.realtime.fanout import DIRECT, LIBRARY, QUEUED, text_frame
 from fynlo.realtime.server import RealtimeGateway
 from tests.realtime.support import Listener, LiveServer, listening, live_server, token_of
@@ -177,3 +178,24 @@ async def test_a_client_that_missed_its_ping_is_closed_by_the_library_others_sti
         assert row.is_active is False  # the disconnect handler ran, before the client left
         await session.commit()
     assert since(gateway, before) == Counter({DIRECT: 1, LIBRARY: 1})
+
+
+async def test_a_connection_it_cannot_read_turns_direct_writes_off_and_queues_instead(
+    server: LiveServer, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another uvicorn or websockets whose connection lacks what ``idle_connection`` reads:
+    the broadcast still arrives, through the writer, and later ones are queued too."""
+    gateway = gateway_of(server)
+
+    def unreadable(socket: Any) -> None:
+        raise AttributeError("'WebSocketsSansIOProtocol' object has no attribute 'writable'")
+
+    monkeypatch.setattr(fanout, "idle_connection", unreadable)
+    async with idle_waiter(server, world) as (client, _socket):
+        before = Counter(gateway.deliveries)
+        for n in range(2):
+            await gateway.sio.emit("notification", n, to=restaurant_room(world.a1.id))
+
+        assert await events(client, 2) == [("notification", 0), ("notification", 1)]
+    assert since(gateway, before) == Counter({QUEUED: 2})
+    assert gateway.sio.manager.writes_directly is False

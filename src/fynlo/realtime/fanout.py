@@ -30,6 +30,7 @@ from collections import Counter
 from typing import Any
 
 import socketio
+import structlog
 from engineio import packet as eio_packet
 from socketio import packet
 from websockets.frames import Frame, Opcode
@@ -44,6 +45,8 @@ try:
     SANS_IO = (WebSocketsSansIOProtocol,)
 except ImportError:  # pragma: no cover - a uvicorn without it: every send is queued
     SANS_IO = ()
+
+log = structlog.get_logger(__name__)
 
 DIRECT = "direct"
 QUEUED = "queued"
@@ -97,6 +100,19 @@ class QueueingManager(socketio.AsyncManager):  # type: ignore[misc]
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.sent: Counter[str] = Counter()
+        self.writes_directly = True
+
+    def _idle_connection(self, socket: Any) -> asyncio.WriteTransport | None:
+        if not self.writes_directly:
+            return None
+        try:
+            return idle_connection(socket)
+        except AttributeError:
+            # A uvicorn or websockets whose connection is not what this reads: queue
+            # everything from now on, as the library does.
+            self.writes_directly = False
+            log.warning("socketio_direct_writes_disabled", exc_info=True)
+            return None
 
     async def emit(
         self,
@@ -148,7 +164,7 @@ class QueueingManager(socketio.AsyncManager):  # type: ignore[misc]
                     for each in eio_packets
                 ]
                 reached[LIBRARY] += 1
-            elif frame is not None and (connection := idle_connection(socket)) is not None:
+            elif frame is not None and (connection := self._idle_connection(socket)) is not None:
                 connection.write(frame)
                 reached[DIRECT] += 1
             else:
