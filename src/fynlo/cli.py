@@ -80,6 +80,7 @@ def serve(
         # each client costs more CPU than the bytes it saves, and an uncompressed connection
         # gets a broadcast's frame written straight to it (fynlo.realtime.fanout).
         ws_per_message_deflate=False,
+        ws="websockets-sansio",  # the connection fynlo.realtime.fanout writes to directly
         timeout_graceful_shutdown=10,
         log_level=settings.log_level.lower(),
     )

@@ -48,7 +48,7 @@ async def live_server(
     settings: Settings, *, per_message_deflate: bool = False, **overrides: Any
 ) -> AsyncIterator[LiveServer]:
     """The whole ASGI app (API + Socket.IO + background work) under uvicorn on loopback,
-    WebSocket compression off as in ``fynlo serve`` unless ``per_message_deflate``."""
+    WebSocket as in ``fynlo serve`` (compression off unless ``per_message_deflate``)."""
     settings = settings.model_copy(
         update={
             "background_work": True,
@@ -66,6 +66,7 @@ async def live_server(
             port=port,
             lifespan="on",
             log_level="warning",
+            ws="websockets-sansio",
             ws_per_message_deflate=per_message_deflate,
             # A client left connected must not keep the shutdown (and the test) waiting.
             timeout_graceful_shutdown=5,

@@ -102,8 +102,28 @@ async def test_the_socket_knows_its_websocket_while_the_handler_runs(
     assert socket.fynlo_websocket is None
 
 
-def test_installed_with_engineio_4() -> None:
+def test_installed_over_the_engineio_code_it_was_checked_against() -> None:
+    """Fails after an upgrade of python-engineio that changed ``poll`` or
+    ``_websocket_handler``: reread them, then add their digests to ``CHECKED_SOURCES``."""
     engineio_hooks.install()
     assert engineio_hooks.supported()
     assert AsyncSocket.poll is engineio_hooks.poll
     assert AsyncSocket._websocket_handler is engineio_hooks.websocket_handler
+
+
+async def _changed_poll(self: Any) -> list[Any]:
+    return []
+
+
+def test_not_supported_over_engineio_code_it_was_not_checked_against(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engineio_hooks, "_ORIGINAL_POLL", _changed_poll)
+    assert not engineio_hooks.supported()
+    monkeypatch.setattr(AsyncSocket, "poll", _changed_poll)
+    monkeypatch.setattr(AsyncSocket, "_websocket_handler", "the original")
+
+    engineio_hooks.install()
+
+    assert AsyncSocket.poll is _changed_poll
+    assert AsyncSocket._websocket_handler == "the original"

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+import socketio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from websockets.protocol import State
@@ -146,6 +147,91 @@ async def test_a_connection_applying_backpressure_gets_the_broadcast_through_its
     assert since(gateway, before) == Counter({QUEUED: 2})
 
 
+async def test_a_writer_woken_but_not_yet_run_still_holds_its_packet_so_the_next_waits(
+    server: LiveServer, world: World
+) -> None:
+    """The one moment the queue is empty and the connection writable while the writer still
+    holds a packet: it took the packet, waited for the socket to drain, and has been told it
+    did, but has not run yet. Only the writer's own "waiting" mark shows it is not idle."""
+    gateway = gateway_of(server)
+    room = restaurant_room(world.a1.id)
+    async with idle_waiter(server, world) as (client, socket):
+        connection = socket.fynlo_websocket.asgi_send.__self__
+        before = Counter(gateway.deliveries)
+        connection.pause_writing()
+        await gateway.sio.emit("first", 1, to=room)
+        async with asyncio.timeout(5):  # the writer takes it, then waits for the socket
+            while not socket.queue.empty() or socket.fynlo_waiting:
+                await asyncio.sleep(0.01)
+        connection.resume_writing()
+        await gateway.sio.emit("second", 2, to=room)  # before the writer runs again
+
+        assert await events(client, 2) == [("first", 1), ("second", 2)]
+    assert since(gateway, before) == Counter({QUEUED: 2})
+
+
+async def test_long_polling_clients_are_queued_and_upgraded_ones_written_to(
+    server: LiveServer, world: World
+) -> None:
+    gateway = gateway_of(server)
+    token = await token_of(server.http, world.users["waiter"])
+    polling = socketio.AsyncClient(reconnection=False)
+    upgrading = socketio.AsyncClient(reconnection=False)
+    received: dict[str, list[Any]] = {"polling": [], "upgrading": []}
+    polling.on("notification", lambda data: received["polling"].append(data))
+    upgrading.on("notification", lambda data: received["upgrading"].append(data))
+    await polling.connect(server.url, auth={"token": token}, transports=["polling"])
+    await upgrading.connect(server.url, auth={"token": token})  # polling, then WebSocket
+    try:
+        async with asyncio.timeout(5):
+            while upgrading.transport() != "websocket":
+                await asyncio.sleep(0.01)
+        upgraded = gateway.sio.eio.sockets[upgrading.eio.sid]
+        await writer_idle(upgraded)
+        before = Counter(gateway.deliveries)
+
+        await gateway.sio.emit("notification", {"n": 1}, to=restaurant_room(world.a1.id))
+
+        async with asyncio.timeout(5):
+            while not (received["polling"] and received["upgrading"]):
+                await asyncio.sleep(0.01)
+    finally:
+        # A long-polling client's own disconnect waits for its pending poll to time out;
+        # the server closing the Engine.IO session answers that poll at once.
+        await gateway.sio.eio.disconnect(polling.eio.sid)
+        await polling.disconnect()
+        await upgrading.disconnect()
+    assert received == {"polling": [{"n": 1}], "upgrading": [{"n": 1}]}
+    assert since(gateway, before) == Counter({QUEUED: 1, DIRECT: 1})
+
+
+async def test_a_recipient_whose_delivery_raises_still_gets_it_and_the_others_are_served(
+    server: LiveServer, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gateway = gateway_of(server)
+    manager = await token_of(server.http, world.users["manager"])
+    deliver = fanout.QueueingManager._deliver
+    async with (
+        idle_waiter(server, world) as (unlucky, unlucky_socket),
+        listening(server.url, {"token": manager}) as other,
+    ):
+        await writer_idle(engineio_socket(gateway, other))
+
+        def failing_for_one(self: Any, eio_sid: str, *args: Any) -> Any:
+            if eio_sid == unlucky_socket.sid:
+                raise RuntimeError("the transport broke")
+            return deliver(self, eio_sid, *args)
+
+        monkeypatch.setattr(fanout.QueueingManager, "_deliver", failing_for_one)
+        before = Counter(gateway.deliveries)
+
+        await gateway.sio.emit("notification", {"n": 1}, to=restaurant_room(world.a1.id))
+
+        assert await events(other, 1) == [("notification", {"n": 1})]
+        assert await events(unlucky, 1) == [("notification", {"n": 1})]
+    assert since(gateway, before) == Counter({DIRECT: 1, LIBRARY: 1})
+
+
 async def test_a_client_that_missed_its_ping_is_closed_by_the_library_others_still_served(
     server: LiveServer, session: AsyncSession, world: World
 ) -> None:
@@ -180,17 +266,22 @@ async def test_a_client_that_missed_its_ping_is_closed_by_the_library_others_sti
     assert since(gateway, before) == Counter({DIRECT: 1, LIBRARY: 1})
 
 
+@pytest.mark.parametrize("unreadable", ["attribute", "implementation"])
 async def test_a_connection_it_cannot_read_turns_direct_writes_off_and_queues_instead(
-    server: LiveServer, world: World, monkeypatch: pytest.MonkeyPatch
+    server: LiveServer, world: World, monkeypatch: pytest.MonkeyPatch, unreadable: str
 ) -> None:
-    """Another uvicorn or websockets whose connection lacks what ``idle_connection`` reads:
-    the broadcast still arrives, through the writer, and later ones are queued too."""
+    """A uvicorn or websockets whose connection lacks what ``idle_connection`` reads, or
+    another WebSocket implementation: the broadcast still arrives, through the writer, and
+    later ones are queued too."""
     gateway = gateway_of(server)
 
-    def unreadable(socket: Any) -> None:
+    def missing_attribute(socket: Any) -> None:
         raise AttributeError("'WebSocketsSansIOProtocol' object has no attribute 'writable'")
 
-    monkeypatch.setattr(fanout, "idle_connection", unreadable)
+    if unreadable == "attribute":
+        monkeypatch.setattr(fanout, "idle_connection", missing_attribute)
+    else:
+        monkeypatch.setattr(fanout, "SANS_IO", ())
     async with idle_waiter(server, world) as (client, _socket):
         before = Counter(gateway.deliveries)
         for n in range(2):

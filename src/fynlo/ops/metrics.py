@@ -49,8 +49,9 @@ class _RealtimeCollector(Collector):
         )
         delivered = CounterMetricFamily(
             "fynlo_socketio_deliveries",
-            "Broadcast packets by how they reached a client: written directly to an idle "
-            "connection, queued for its writer, or sent by the library (closing sockets)",
+            "Recipients of Socket.IO emits (those without an acknowledgement callback) by "
+            "how they were reached: written directly to an idle connection, queued for the "
+            "client's writer, or sent by python-socketio (sockets gone, closing or silent)",
             labels=["path"],
         )
         for path, count in sorted(self._deliveries.items()):

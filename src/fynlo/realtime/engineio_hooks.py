@@ -14,13 +14,19 @@ Each WebSocket client has a writer task that waits for its next packet in
   as long as engineio's handler runs.
 
 Together they let :mod:`fynlo.realtime.fanout` write a broadcast straight to an idle
-client's connection, in order, instead of waking its writer.
+client's connection, in order, instead of waking its writer. That reasoning holds for the
+engineio code it was checked against, so the hooks are installed only over that code: the
+source of ``poll`` and of ``_websocket_handler`` must be one of ``CHECKED_SOURCES``. After an
+upgrade that changed either, nothing is installed (broadcasts go python-socketio's way) and
+``tests/realtime/test_engineio_hooks.py`` fails until someone has reread the new code.
 """
 
 from __future__ import annotations
 
 import asyncio
-from importlib.metadata import version
+import hashlib
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from engineio import exceptions
@@ -66,9 +72,30 @@ async def websocket_handler(self: Any, ws: Any) -> Any:
         self.fynlo_websocket = None
 
 
+# SHA-256 of the source of AsyncSocket.poll and AsyncSocket._websocket_handler.
+CHECKED_SOURCES: dict[str, frozenset[str]] = {
+    "poll": frozenset(  # python-engineio 4.15.1
+        {"826f58a9f3606db208e5d1266f075ad655b6eeda47b0a5616748624899ca5954"}
+    ),
+    "_websocket_handler": frozenset(  # python-engineio 4.15.1
+        {"27f120df4d717a24478b7b0f7389ce19eea8a881dd07e2c81fb1cf2493e006a5"}
+    ),
+}
+
+
+def _source_digest(function: Callable[..., Any]) -> str | None:
+    try:
+        return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()
+    except (OSError, TypeError):
+        return None
+
+
 def supported() -> bool:
-    """python-engineio 4, whose ``poll`` and socket these hooks reproduce and read."""
-    return version("python-engineio").startswith("4.")
+    """The python-engineio code these hooks were checked against is the one installed."""
+    return (
+        _source_digest(_ORIGINAL_POLL) in CHECKED_SOURCES["poll"]
+        and _source_digest(_ORIGINAL_WEBSOCKET_HANDLER) in CHECKED_SOURCES["_websocket_handler"]
+    )
 
 
 def install() -> None:

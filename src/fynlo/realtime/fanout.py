@@ -14,12 +14,17 @@ framing to the socket. For a ``new_order`` to 1,000 clients that is 2,000 task s
   must be uvicorn's WebSocket (sans-I/O), open, without extensions (uvicorn runs with
   ``ws_per_message_deflate=False``) and not applying backpressure;
 - otherwise puts the packet in the client's queue, as the library's send does, and the
-  writer sends it after what it has;
-- leaves a socket that is closing, or whose client has missed a ping, to the library's own
-  send in a task: that closes it and runs the disconnect handler.
+  writer sends it after what it has (also for a client still on long-polling, a binary
+  event, or a compressed connection);
+- leaves a socket that is gone, closing, or whose client has missed a ping to the library's
+  own send in a task (for a missed ping, that closes the socket and runs the disconnect
+  handler), and so too a recipient whose delivery raised: one client's failure neither
+  costs the others the event nor makes the dispatcher send it again.
 
-Emits with a callback go the library's way, since each recipient's packet differs.
-``sent`` counts how each recipient was reached (the benchmark prints it).
+If a connection is not what the direct write reads (another server or WebSocket
+implementation), the manager logs ``socketio_direct_writes_disabled`` once and queues from
+then on. Emits with a callback go the library's way, since each recipient's packet differs.
+``sent`` counts the recipients of each path (``GET /metrics``, the benchmark).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Sequence
 from typing import Any
 
 import socketio
@@ -58,6 +64,11 @@ def text_frame(text: str) -> bytes:
     return Frame(Opcode.TEXT, text.encode()).serialize(mask=False)
 
 
+class UnknownConnection(Exception):
+    """The client's WebSocket is not uvicorn's sans-I/O one (another server, or another
+    ``ws`` implementation): what :func:`idle_connection` checks does not apply to it."""
+
+
 def idle_connection(socket: Any) -> asyncio.WriteTransport | None:
     """The connection of a WebSocket client whose writer has nothing in hand and waits on an
     empty queue, or None when a frame written now could overtake or break something."""
@@ -68,11 +79,14 @@ def idle_connection(socket: Any) -> asyncio.WriteTransport | None:
         and socket.queue.empty()
     ):
         return None
-    asgi_send = getattr(getattr(socket, "fynlo_websocket", None), "asgi_send", None)
-    protocol: Any = getattr(asgi_send, "__self__", None)
+    websocket = getattr(socket, "fynlo_websocket", None)
+    if websocket is None:
+        return None
+    protocol: Any = getattr(websocket.asgi_send, "__self__", None)
+    if type(protocol) not in SANS_IO:
+        raise UnknownConnection(f"{type(protocol).__name__} is not uvicorn's sans-I/O WebSocket")
     if (
-        type(protocol) not in SANS_IO
-        or not protocol.handshake_complete
+        not protocol.handshake_complete
         or protocol.close_sent
         or protocol.initial_response is not None
         or not protocol.writable.is_set()
@@ -107,12 +121,32 @@ class QueueingManager(socketio.AsyncManager):  # type: ignore[misc]
             return None
         try:
             return idle_connection(socket)
-        except AttributeError:
-            # A uvicorn or websockets whose connection is not what this reads: queue
-            # everything from now on, as the library does.
+        except (AttributeError, UnknownConnection):
+            # A server or WebSocket implementation whose connection is not what this
+            # reads: queue everything from now on, as the library does.
             self.writes_directly = False
             log.warning("socketio_direct_writes_disabled", exc_info=True)
             return None
+
+    def _library_send(self, eio_sid: str, eio_packets: list[Any]) -> list[asyncio.Task[None]]:
+        return [
+            asyncio.create_task(self.server._send_eio_packet(eio_sid, each)) for each in eio_packets
+        ]
+
+    def _deliver(
+        self, eio_sid: str, eio_packets: list[Any], frame: bytes | None, now: float
+    ) -> tuple[str, Sequence[asyncio.Task[None]]]:
+        """Send one recipient its packets; returns the path taken and the library's tasks."""
+        eio = self.server.eio
+        socket = eio.sockets.get(eio_sid)
+        if socket is None or not _alive(socket, eio.ping_timeout, now):
+            return LIBRARY, self._library_send(eio_sid, eio_packets)
+        if frame is not None and (connection := self._idle_connection(socket)) is not None:
+            connection.write(frame)
+            return DIRECT, ()
+        for each in eio_packets:
+            socket.queue.put_nowait(each)
+        return QUEUED, ()
 
     async def emit(
         self,
@@ -150,27 +184,23 @@ class QueueingManager(socketio.AsyncManager):  # type: ignore[misc]
             if len(parts) == 1 and isinstance(parts[0], str)
             else None
         )
-        eio = self.server.eio
         now = time.time()
         tasks: list[asyncio.Task[None]] = []
         reached: Counter[str] = Counter()
-        for sid, eio_sid in self.get_participants(namespace, room):
-            if sid in skipped:
-                continue
-            socket = eio.sockets.get(eio_sid)
-            if socket is None or not _alive(socket, eio.ping_timeout, now):
-                tasks += [
-                    asyncio.create_task(self.server._send_eio_packet(eio_sid, each))
-                    for each in eio_packets
-                ]
-                reached[LIBRARY] += 1
-            elif frame is not None and (connection := self._idle_connection(socket)) is not None:
-                connection.write(frame)
-                reached[DIRECT] += 1
-            else:
-                for each in eio_packets:
-                    socket.queue.put_nowait(each)
-                reached[QUEUED] += 1
-        self.sent.update(reached)
-        if tasks:
-            await asyncio.wait(tasks)
+        try:
+            for sid, eio_sid in self.get_participants(namespace, room):
+                if sid in skipped:
+                    continue
+                try:
+                    path, started = self._deliver(eio_sid, eio_packets, frame, now)
+                except Exception:
+                    # One recipient's failure must not cost the others their event, nor
+                    # make the dispatcher send it again to those already reached.
+                    log.exception("socketio_delivery_failed", sid=sid)
+                    path, started = LIBRARY, self._library_send(eio_sid, eio_packets)
+                reached[path] += 1
+                tasks.extend(started)
+        finally:
+            self.sent.update(reached)
+            if tasks:
+                await asyncio.wait(tasks)
