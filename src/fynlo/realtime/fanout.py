@@ -49,7 +49,7 @@ try:
     from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
     SANS_IO = (WebSocketsSansIOProtocol,)
-except ImportError:  # pragma: no cover - a uvicorn without it: every send is queued
+except ImportError:  # pragma: no cover - a uvicorn without it: direct writes turn off
     SANS_IO = ()
 
 log = structlog.get_logger(__name__)

@@ -71,7 +71,8 @@ class StrictRedisManager(socketio.AsyncRedisManager, QueueingManager):  # type: 
     instead of being logged and dropped (the outbox then keeps the event and sends it once
     Redis is back), and it never resends by itself (clients de-duplicate on ``eventId``,
     but should not have to often). Publishing uses its own connection, so a failed publish
-    does not disturb the subscription that delivers other replicas' events here."""
+    does not disturb the subscription that delivers other replicas' events here. Delivery
+    to this replica's own clients is :class:`QueueingManager`'s."""
 
     def __init__(self, url: str, channel: str, *, write_only: bool = False) -> None:
         super().__init__(url, channel=channel, write_only=write_only)
