@@ -106,6 +106,12 @@ async def test_a_broadcast_is_written_once_to_each_idle_client_of_the_room(
         assert await events(first, 3) == expected
         assert await events(second, 3) == expected
         assert await elsewhere.quiet("notification") == []
+        metrics = (await server.http.get("/metrics")).text.splitlines()
+        assert "fynlo_socketio_connections 3.0" in metrics
+        assert (
+            f'fynlo_socketio_deliveries_total{{path="direct"}} {gateway.deliveries[DIRECT]:.1f}'
+            in metrics
+        )
     assert since(gateway, before) == Counter({DIRECT: 6})
 
 

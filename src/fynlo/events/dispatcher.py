@@ -49,7 +49,7 @@ _BATCH = (
         _OUTBOX.c.event_type,
         _OUTBOX.c.payload,
         _OUTBOX.c.created_at,
-        select(func.max(_OUTBOX.c.sequence)).scalar_subquery(),
+        select(func.max(_OUTBOX.c.sequence)).scalar_subquery().label("last_sequence"),
         exists()
         .where(
             _ENDPOINTS.c.restaurant_id == _OUTBOX.c.restaurant_id,
@@ -147,7 +147,7 @@ class OutboxDispatcher:
                 if not turn:
                     return None
             rows = (await session.execute(_BATCH, {"batch_size": self._batch_size})).all()
-            last = (rows[0][5] if rows else None) or 0
+            last = (rows[0].last_sequence if rows else None) or 0
             published: list[PendingEvent] = []
             for event_id, restaurant_id, event_type, payload, created_at, _, endpoints in rows:
                 event = PendingEvent(

@@ -37,7 +37,9 @@ class _RealtimeCollector(Collector):
     """This replica's Socket.IO clients, and how broadcasts reached them
     (:mod:`fynlo.realtime.fanout`)."""
 
-    def __init__(self, deliveries: collections.Counter[str], connections: Callable[[], int]):
+    def __init__(
+        self, deliveries: collections.Counter[str], connections: Callable[[], int]
+    ) -> None:
         self._deliveries = deliveries
         self._connections = connections
 

@@ -99,7 +99,7 @@ def supported() -> bool:
 
 
 def install() -> None:
-    if supported() and AsyncSocket.poll is _ORIGINAL_POLL:
+    if AsyncSocket.poll is _ORIGINAL_POLL and supported():
         AsyncSocket.poll = poll
         AsyncSocket._websocket_handler = websocket_handler
 
